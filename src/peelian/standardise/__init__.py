@@ -1,0 +1,1 @@
+"""Standardisers: plain functions that clean and validate police identifiers and fields."""

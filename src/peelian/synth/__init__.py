@@ -1,0 +1,1 @@
+"""The synthetic police force: `peelian generate`."""

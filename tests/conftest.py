@@ -1,0 +1,26 @@
+"""Shared fixtures: a small synthetic force, generated once per test session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from peelian.synth.config import SynthConfig, load_settings
+from peelian.synth.generate import generate
+
+SMALL_FORCE = {"people": 6000, "seed": 11, "start": dt.date(2024, 1, 1), "months": 12}
+
+
+def small_config(**changes: object) -> SynthConfig:
+    args = {**SMALL_FORCE, **changes}
+    return SynthConfig(settings=load_settings(), **args)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def force(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6,000-person force over 12 months (about two seconds to build)."""
+    out = tmp_path_factory.mktemp("force") / "force"
+    generate(small_config(), out)
+    return out
