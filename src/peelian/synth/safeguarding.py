@@ -268,13 +268,7 @@ class Safeguarding:
             else rng.choice(("Medium", "Medium", "Low", "No apparent risk"))
         )
         row = {
-            "Case Ref": ref,
-            "Name": f"{m.forename} {self.missing_noise.case(m.surname).upper()}",
-            "DOB": m.dob.strftime("%d.%m.%Y") if m.dob else "",
             "Age": str(age),
-            "Sex": "Male" if m.sex == "M" else "Female",
-            "Home Address": m.address,
-            "Home Postcode": m.postcode,
             "Reported Missing": when.strftime("%d/%m/%Y %H:%M"),
             "Found Date": found.strftime("%d/%m/%Y %H:%M")
             if found.date().toordinal() < w.cfg.end.toordinal()
@@ -290,8 +284,25 @@ class Safeguarding:
             if market is not None and rng.random() < 0.4
             else "",
         }
-        self.missing.write(row)
-        w.record_person("missing", ref, "missing_person", person, m)
+        # the same episode is sometimes reported twice, by two people, as two cases
+        for copy in range(2 if self.missing_noise.hit("duplicate") else 1):
+            if copy:
+                self.case += 1
+                ref = f"MIS-{when.year}-{self.case:06d}"
+                m = w.person(person, day, self.missing_noise)
+                m.noise.insert(0, "duplicate")
+            row.update(
+                {
+                    "Case Ref": ref,
+                    "Name": f"{m.forename} {m.surname.upper()}",
+                    "DOB": m.dob.strftime("%d.%m.%Y") if m.dob else "",
+                    "Sex": "Male" if m.sex == "M" else "Female",
+                    "Home Address": m.address,
+                    "Home Postcode": m.postcode,
+                }
+            )
+            self.missing.write(row)
+            w.record_person("missing", ref, "missing_person", person, m)
 
     def _referral(self, day: int, person: int, concern: str, agency: str) -> None:
         w, rng = self.w, self.rng
@@ -308,26 +319,37 @@ class Safeguarding:
             pid = self.csc.setdefault(
                 person, f"{'CSC' if agency == 'csc' else 'ASC'}-{rng.randrange(10**6):06d}"
             )
-        dob = m.dob
         row = {
-            "ReferralID": ref,
             "PartnerAgency": name,
             "PartnerPersonRef": pid,
-            "FirstName": m.forename,
-            "LastName": m.surname,
-            # the partner system was built abroad: month first
-            "DateOfBirth": f"{dob.month:02d}/{dob.day:02d}/{dob.year}" if dob else "",
-            "Gender": {"M": "Male", "F": "Female"}[m.sex],
-            "Address": m.address,
-            "Postcode": m.postcode,
             "ReferralDate": dt.date.fromordinal(day).isoformat(),
             "Concern": concern,
             "ConcernDetail": ascii_fold(_detail(concern, rng)),
             "SharingRestriction": restriction,
             "Marking": "OFFICIAL-SENSITIVE",
         }
-        self.referrals.write(row)
-        w.record_person("referrals", ref, "subject", person, m)
+        # a concern raised at two meetings is sometimes keyed in twice
+        for copy in range(2 if self.ref_noise.hit("duplicate") else 1):
+            if copy:
+                self.ref += 1
+                ref = f"R{self.ref:07d}"
+                m = w.person(person, day, self.ref_noise, fold=True)
+                m.noise.insert(0, "duplicate")
+            dob = m.dob
+            row.update(
+                {
+                    "ReferralID": ref,
+                    "FirstName": m.forename,
+                    "LastName": m.surname,
+                    # the partner system was built abroad: month first
+                    "DateOfBirth": f"{dob.month:02d}/{dob.day:02d}/{dob.year}" if dob else "",
+                    "Gender": {"M": "Male", "F": "Female"}[m.sex],
+                    "Address": m.address,
+                    "Postcode": m.postcode,
+                }
+            )
+            self.referrals.write(row)
+            w.record_person("referrals", ref, "subject", person, m)
 
     def close(self) -> None:
         self.missing.close()
