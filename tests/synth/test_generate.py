@@ -292,6 +292,9 @@ def test_noise_is_present_at_roughly_the_configured_rates(force: Path) -> None:
     assert abs(rate - settings["noise"]["crime"]["dob_missing"]) < 0.05
     nick = sum("nickname" in m["noise"] for m in crime) / len(crime)
     assert 0.02 < nick <= settings["noise"]["crime"]["nickname"] + 0.03
+    every = pq.read_table(force / "truth/mentions.parquet").to_pylist()
+    duplicated = {m["source"] for m in every if m["noise"].startswith("duplicate")}
+    assert {"crime", "missing", "referrals"} <= duplicated
     anpr = (
         pq.read_table(force / "sources/anpr/anpr_reads.parquet", columns=["vrm"])
         .column(0)

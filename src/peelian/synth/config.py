@@ -71,6 +71,17 @@ class SynthConfig:
         month = (self.start.month - 1 + self.months) % 12 + 1
         return dt.date(year, month, 1)
 
+    def month_starts(self) -> list[int]:
+        """Ordinal first days of each month in the window, plus the day after it."""
+        return [
+            dt.date(
+                self.start.year + (self.start.month - 1 + k) // 12,
+                (self.start.month - 1 + k) % 12 + 1,
+                1,
+            ).toordinal()
+            for k in range(self.months + 1)
+        ]
+
     @property
     def days(self) -> int:
         return (self.end - self.start).days

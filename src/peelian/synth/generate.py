@@ -109,12 +109,7 @@ def _generate_into(cfg: SynthConfig, root: Path, report: Progress) -> dict[str, 
 
     offending = Offending(world, sources)
     incidents = Incidents(world, sources)
-    month_starts = [
-        dt.date(
-            cfg.start.year + (cfg.start.month - 1 + k) // 12, (cfg.start.month - 1 + k) % 12 + 1, 1
-        ).toordinal()
-        for k in range(cfg.months + 1)
-    ]
+    month_starts = cfg.month_starts()
     for k in range(cfg.months):
         report("crime and incidents", k / cfg.months)
         first, last = month_starts[k], month_starts[k + 1] - 1

@@ -9,7 +9,9 @@ than others (the bias trap): that changes what is recorded, not what happens.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import random
 from typing import Any
 
 import numpy as np
@@ -90,6 +92,20 @@ class Geography:
             parts.append(self.addr_locality[i])
         parts.append(self.addr_town[i])
         return ", ".join(parts)
+
+    @functools.cached_property
+    def _nb_bounds(self) -> list[int]:
+        """Addresses are stored neighbourhood by neighbourhood: where each one starts."""
+        bounds: list[int] = np.searchsorted(self.addr_nb, np.arange(len(self.nb_code) + 1)).tolist()
+        return bounds
+
+    def addresses_in(self, nb: int) -> range:
+        """The address numbers in neighbourhood `nb`."""
+        return range(self._nb_bounds[nb], self._nb_bounds[nb + 1])
+
+    def random_address(self, nb: int, rng: random.Random) -> int:
+        addresses = self.addresses_in(nb)
+        return addresses[rng.randrange(len(addresses))]
 
     def in_force(self, nb: int) -> bool:
         return bool(self.settlements[int(self.nb_settlement[nb])]["in_force"])

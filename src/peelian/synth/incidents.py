@@ -138,14 +138,6 @@ class Incidents:
         self.nb_weights = [
             float(geo.nb_people[nb]) * (0.5 + geo.nb_deprivation[nb]) for nb in self.in_force_nbs
         ]
-        import numpy as np
-
-        first = np.searchsorted(geo.addr_nb, np.arange(len(geo.nb_code) + 1))
-        self.nb_first = first.tolist()
-        self.residents: dict[int, list[int]] = {}
-        home_nb = geo.addr_nb[world.pop.hh_addr[world.pop.hh]].tolist()
-        for i, nb in enumerate(home_nb):
-            self.residents.setdefault(nb, []).append(i)
 
     def on_shift(self, officer: int, when: dt.datetime) -> bool:
         return team_on_shift(self.w.officers.team[officer], when)
@@ -163,14 +155,14 @@ class Incidents:
         calls = list(requests)
         for _ in range(max(0, _round_random(expected - len(requests), rng))):
             nb = rng.choices(self.in_force_nbs, self.nb_weights)[0]
-            a = self.nb_first[nb] + rng.randrange(self.nb_first[nb + 1] - self.nb_first[nb])
+            a = geo.random_address(nb, rng)
             day = first_day + rng.randrange(days)
             when = dt.datetime.fromordinal(day) + dt.timedelta(
                 minutes=int(rng.triangular(0, 1440, 1140))
             )
             kind = _pick(tuple((k, p) for k, p, _ in NON_CRIME), rng)
             lo, hi = next(g for k, _, g in NON_CRIME if k == kind)
-            caller = rng.choice(self.residents[nb]) if rng.random() < 0.85 else -1
+            caller = rng.choice(w.residents_of[nb]) if rng.random() < 0.85 else -1
             calls.append(
                 IncidentRequest(
                     when,

@@ -110,9 +110,7 @@ class Intelligence:
             k: f"OP {OPERATION_WORDS[k % len(OPERATION_WORDS)]}" for k in range(len(world.st.ocgs))
         }
         self.spans: list[dict[str, Any]] = []
-        self.vehicles_of: dict[int, list[int]] = {}
-        for v, keeper in enumerate(world.pop.veh_keeper.tolist()):
-            self.vehicles_of.setdefault(keeper, []).append(v)
+        self.vehicles_of = world.pop.vehicles_of
 
     def generate(self, spans_sink: JsonlSink) -> None:
         w, rng, cfg = self.w, self.rng, self.w.cfg

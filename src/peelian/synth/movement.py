@@ -124,12 +124,7 @@ def generate_anpr(world: World, root: Path) -> int:
     cam_lat, cam_lon = np.array(cams.lat), np.array(cams.lon)
     serial = 0
     start = cfg.start.toordinal()
-    month_starts = [
-        dt.date(
-            cfg.start.year + (cfg.start.month - 1 + k) // 12, (cfg.start.month - 1 + k) % 12 + 1, 1
-        ).toordinal()
-        for k in range(cfg.months + 1)
-    ]
+    month_starts = cfg.month_starts()
     rate = float(cfg.settings["rates"]["anpr_reads_per_vehicle"])
     for k in range(cfg.months):
         first, last = month_starts[k], month_starts[k + 1]

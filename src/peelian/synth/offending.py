@@ -241,25 +241,10 @@ class Offending:
                 for nb in self.nb_in_force
             ],
         )
-        self.nb_first = {}
-        self.nb_count = {}
-        import numpy as np
-
-        first = np.searchsorted(geo.addr_nb, np.arange(len(geo.nb_code) + 1))
-        for nb in range(len(geo.nb_code)):
-            self.nb_first[nb] = int(first[nb])
-            self.nb_count[nb] = int(first[nb + 1] - first[nb])
         self.prem_by_nb: dict[int, list[int]] = defaultdict(list)
         for p, a in enumerate(geo.prem_addr.tolist()):
             self.prem_by_nb[int(geo.addr_nb[a])].append(p)
-        self.residents_by_nb: dict[int, list[int]] = defaultdict(list)
-        home_nb = geo.addr_nb[world.pop.hh_addr[world.pop.hh]]
-        for i, nb in enumerate(home_nb.tolist()):
-            self.residents_by_nb[nb].append(i)
-        self.vehicles_of: dict[int, list[int]] = defaultdict(list)
-        for v, keeper in enumerate(world.pop.veh_keeper.tolist()):
-            self.vehicles_of[keeper].append(v)
-        self.home_nb = home_nb
+        self.home_nb = geo.addr_nb[world.pop.hh_addr[world.pop.hh]]
 
     # identifiers -------------------------------------------------------------
     def pnc_id(self, i: int, day: int) -> str:
@@ -297,7 +282,7 @@ class Offending:
 
     # locations -----------------------------------------------------------------
     def _random_address(self, nb: int) -> int:
-        return self.nb_first[nb] + self.rng.randrange(self.nb_count[nb])
+        return self.w.geo.random_address(nb, self.rng)
 
     def _location(
         self, crime_type: str, victim: int, nb: int, day: int
@@ -387,7 +372,7 @@ class Offending:
         if rng.random() < float(spec["suspect_rate"]):
             if society and rng.random() < 0.3:
                 # possession offences: whoever is stopped where police patrol most
-                residents = self.residents_by_nb[nb]
+                residents = self.w.residents_of[nb]
                 s = rng.choice(residents)
                 for _ in range(6):
                     if 14 <= w.age_on(s, day) <= 45:
@@ -483,7 +468,7 @@ class Offending:
             rows.append(("VICTIM", business))
         rows.extend(("SUSPECT", s) for s in suspects)
         if rng.random() < 0.18:
-            rows.append(("WITNESS", rng.choice(self.residents_by_nb[nb])))
+            rows.append(("WITNESS", rng.choice(self.w.residents_of[nb])))
         if not rows:
             rows.append(("", ""))
         arrested = [s for s in suspects if rng.random() < float(spec["arrest_rate"])]
@@ -501,8 +486,8 @@ class Offending:
                 continue
             self._fill_nominal(row, who, day, role == "SUSPECT")
             row["MO_TEXT"] = mo
-            if ctype == "Vehicle crime" and role == "VICTIM" and self.vehicles_of.get(who):
-                v = rng.choice(self.vehicles_of[who])
+            if ctype == "Vehicle crime" and role == "VICTIM" and self.w.pop.vehicles_of.get(who):
+                v = rng.choice(self.w.pop.vehicles_of[who])
                 row["VRM"] = self.crime_noise.vrm(w.pop.veh_vrm[v])
                 row["VEHICLE_DESC"] = (
                     f"{w.pop.veh_colour[v]} {w.pop.veh_make[v]} {w.pop.veh_model[v]}"
@@ -666,7 +651,7 @@ class Offending:
                 carrying = 0.6
             else:
                 nb = self.nb_pick_policed.pick(rng)
-                residents = self.residents_by_nb[nb]
+                residents = self.w.residents_of[nb]
                 subject = rng.choice(residents)
                 for _ in range(8):
                     age = w.age_on(subject, day)
@@ -697,7 +682,7 @@ class Offending:
             a = self._random_address(nb)
             vehicle = ""
             stype = "Person search"
-            cars = self.vehicles_of.get(subject)
+            cars = self.w.pop.vehicles_of.get(subject)
             if cars and rng.random() < 0.3:
                 v = rng.choice(cars)
                 vehicle = self.ss_noise.vrm(w.pop.veh_vrm[v])

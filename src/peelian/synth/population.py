@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import random
 import unicodedata
@@ -127,6 +128,14 @@ class Population:
         on = dt.date.fromordinal(day)
         return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
+    @functools.cached_property
+    def vehicles_of(self) -> dict[int, list[int]]:
+        """Person -> the vehicles they keep."""
+        table: dict[int, list[int]] = defaultdict(list)
+        for v, keeper in enumerate(self.veh_keeper.tolist()):
+            table[keeper].append(v)
+        return dict(table)
+
     def add_phone(self, number: str, owner: int) -> int:
         idx = len(self.phone_number)
         self.phone_number.append(number)
@@ -241,7 +250,6 @@ def build_population(
             nbg = "white_british"
         return nbg, code
 
-    addr_by_nb = np.searchsorted(geo.addr_nb, np.arange(len(geo.nb_code) + 1))
     spare_addresses: list[int] = []
     special: dict[int, list[str]] = defaultdict(list)
     n_inforce = int(
@@ -261,7 +269,7 @@ def build_population(
 
     for nb in range(len(geo.nb_code)):
         mix = geo.nb_mix[nb]
-        first, last = int(addr_by_nb[nb]), int(addr_by_nb[nb + 1])
+        first, last = geo.addresses_in(nb).start, geo.addresses_in(nb).stop
         next_addr = first
         target = int(geo.nb_people[nb])
         placed = 0

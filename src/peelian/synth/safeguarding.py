@@ -256,9 +256,7 @@ class Safeguarding:
             nb = int(nbs[rng.randrange(len(nbs))])
         else:
             nb = int(geo.addr_nb[w.pop.address_on(person, day)])
-        first = int(np.searchsorted(geo.addr_nb, nb, side="left"))
-        last = int(np.searchsorted(geo.addr_nb, nb, side="right"))
-        a = first + rng.randrange(max(1, last - first))
+        a = geo.random_address(nb, rng)
         found_text = (
             f"{geo.addr_street[a]}, {geo.addr_town[a]}" if rng.random() < 0.85 else geo.addr_town[a]
         )

@@ -154,9 +154,7 @@ def build_structures(
     rng.shuffle(brands)
     street_names = [r["name"] for r in read_table("street_slang")]
     used_members: set[int] = set()
-    vehicles_of: dict[int, list[int]] = defaultdict(list)
-    for v, keeper in enumerate(pop.veh_keeper.tolist()):
-        vehicles_of[keeper].append(v)
+    vehicles_of = pop.vehicles_of
     ocgs: list[Ocg] = []
     ocg_of: dict[int, tuple[int, str]] = {}
     by_settlement: dict[int, list[int]] = defaultdict(list)

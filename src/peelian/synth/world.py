@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import random
+from collections import defaultdict
 
 from peelian.synth.config import SynthConfig
 from peelian.synth.geography import Geography
@@ -95,6 +97,15 @@ class World:
 
     def age_on(self, i: int, day: int) -> int:
         return self.pop.age_on(i, day)
+
+    @functools.cached_property
+    def residents_of(self) -> dict[int, list[int]]:
+        """Neighbourhood -> the people living there at the start of the window."""
+        table: dict[int, list[int]] = defaultdict(list)
+        home_nb = self.geo.addr_nb[self.pop.hh_addr[self.pop.hh]]
+        for i, nb in enumerate(home_nb.tolist()):
+            table[nb].append(i)
+        return dict(table)
 
 
 def phone_id(index: int) -> str:
