@@ -36,8 +36,8 @@ INCIDENT_COLUMNS = (
     "VULNERABILITY",
     "ENGAGEMENT",
     "LOCATION_TEXT",
-    "EASTING_LAT",
-    "NORTHING_LON",
+    "LATITUDE",
+    "LONGITUDE",
     "BEAT",
     "AREA_TYPE",
     "CALLER_NAME",
@@ -66,7 +66,7 @@ NON_CRIME = (
 SHIFTS = ((7, 10), (14, 10), (22, 9))  # start hour, hours
 CLOSING = {
     1: "ATTENDED - RESOLVED",
-    2: "ATTENDED - CRIME RECORDED",
+    2: "ATTENDED - NO FURTHER ACTION",
     3: "ATTENDED - ADVICE GIVEN",
     4: "NO ATTENDANCE - ADVICE BY PHONE",
 }
@@ -228,8 +228,8 @@ class Incidents:
                 "CLOSING_CODE": CLOSING[call.grade] if not call.crime_ref else "CRIME RECORDED",
                 **thrive,
                 "LOCATION_TEXT": self.noise.case(call.location),
-                "EASTING_LAT": f"{call.lat:.5f}",
-                "NORTHING_LON": f"{call.lon:.5f}",
+                "LATITUDE": f"{call.lat:.5f}",
+                "LONGITUDE": f"{call.lon:.5f}",
                 "BEAT": geo.nb_beat[call.nb],
                 "AREA_TYPE": "URBAN" if urban else "RURAL",
                 "FIRST_DISPATCH": dispatch.strftime("%Y-%m-%d %H:%M:%S") if dispatch else "",
@@ -335,9 +335,9 @@ class Incidents:
             "RISK": level[2] if rng.random() > 0.15 else rng.choice("HML"),
             "INVESTIGATION": rng.choice(("Y", "N")) if grade < 4 else "N",
             "VULNERABILITY": "Y" if rng.random() < (0.35 if grade <= 2 else 0.1) else "N",
-            "ENGAGEMENT": rng.choice(("ATTEND", "ATTEND", "APPOINTMENT", "TELEPHONE"))
-            if grade >= 3
-            else "ATTEND",
+            "ENGAGEMENT": "ATTEND"
+            if grade <= 2
+            else ("TELEPHONE" if grade == 4 else rng.choice(("ATTEND", "APPOINTMENT"))),
         }
 
     def close(self) -> None:

@@ -19,24 +19,6 @@ from peelian.synth.output import JsonlSink
 from peelian.synth.rand import py_rng
 from peelian.synth.world import World, phone_id, vehicle_id
 
-OPERATION_WORDS = (
-    "TIDEWATER",
-    "KESTREL",
-    "GRANITE",
-    "SENTINEL",
-    "HALLMARK",
-    "BRAMBLE",
-    "CASCADE",
-    "FALCON",
-    "LANTERN",
-    "MERIDIAN",
-    "OCTAVE",
-    "PINNACLE",
-    "QUARRY",
-    "RAVEN",
-    "SPINDLE",
-    "THISTLE",
-)
 SHORTHAND = (
     ("with", "w/"),
     ("address", "addr"),
@@ -106,9 +88,7 @@ class Intelligence:
         self.serial = 0
         self.drugs = [(r["term"], r["drug"]) for r in read_table("drug_terms")]
         self.weapons = [(r["term"], r["weapon"]) for r in read_table("weapon_terms")]
-        self.operations = {
-            k: f"OP {OPERATION_WORDS[k % len(OPERATION_WORDS)]}" for k in range(len(world.st.ocgs))
-        }
+        self.operations = {k: ocg.operation for k, ocg in enumerate(world.st.ocgs)}
         self.spans: list[dict[str, Any]] = []
         self.vehicles_of = world.pop.vehicles_of
 

@@ -13,6 +13,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from peelian.reference import read_table
 from peelian.standardise.identifiers import cro_check_letter, format_pnc_id
@@ -159,6 +160,7 @@ LEGISLATION = {
     "Controlled drugs": "Misuse of Drugs Act 1971 (section 23)",
     "Firearms": "Firearms Act 1968 (section 47)",
 }
+LONDON = ZoneInfo("Europe/London")
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -280,6 +282,18 @@ class Offending:
             self.markers[i] = marks
         return self.markers[i]
 
+    def _resident_aged(
+        self, nb: int, day: int, low: int, high: int, male_share: float = 0.5
+    ) -> int:
+        """Someone living in `nb` aged `low`-`high` (-1 if ten tries find nobody)."""
+        residents = self.w.residents_of.get(nb, [])
+        for _ in range(10 if residents else 0):
+            i = self.rng.choice(residents)
+            male = self.w.pop.sex[i] == 0
+            if low <= self.w.age_on(i, day) <= high and (male or self.rng.random() > male_share):
+                return i
+        return -1
+
     # locations -----------------------------------------------------------------
     def _random_address(self, nb: int) -> int:
         return self.w.geo.random_address(nb, self.rng)
@@ -340,13 +354,20 @@ class Offending:
             self._crime(day, ctype, requests, custody_rows)
         self._stop_searches(first_day, days, custody_rows)
         custody_rows.sort(key=lambda r: r[0])
+        together: dict[tuple[str, dt.datetime], list[str]] = defaultdict(list)
+        for when, row, _ in custody_rows:
+            station = int(row["_station"])
+            self.custody_serial[station] += 1
+            area = w.geo.settlements[station]["postcode_area"]
+            serial = self.custody_serial[station]
+            row["Custody Number"] = f"{area}{station + 1}/{serial:05d}/{when.year % 100:02d}"
+            if row["Crime Reference"]:
+                together[(row["Crime Reference"], when)].append(row["Custody Number"])
         for when, row, people in custody_rows:
-            station = row.pop("_station")
-            self.custody_serial[int(station)] += 1
-            area = w.geo.settlements[int(station)]["postcode_area"]
-            serial = self.custody_serial[int(station)]
-            ref = f"{area}{int(station) + 1}/{serial:05d}/{when.year % 100:02d}"
-            row["Custody Number"] = ref
+            del row["_station"]
+            ref = row["Custody Number"]
+            others = together.get((row["Crime Reference"], when), [])
+            row["Co-Accused"] = ";".join(r for r in others if r != ref)
             self.custody.write(row)
             for slot, i, noise in people:
                 w.truth.mention("custody", ref, slot, "person", w.pop.person_id(i), noise)
@@ -372,13 +393,8 @@ class Offending:
         if rng.random() < float(spec["suspect_rate"]):
             if society and rng.random() < 0.3:
                 # possession offences: whoever is stopped where police patrol most
-                residents = self.w.residents_of[nb]
-                s = rng.choice(residents)
-                for _ in range(6):
-                    if 14 <= w.age_on(s, day) <= 45:
-                        break
-                    s = rng.choice(residents)
-                suspects.append(s)
+                s = self._resident_aged(nb, day, 14, 45)
+                suspects.append(s if s >= 0 else w.st.pick_offender(settlement, rng))
             else:
                 suspects.append(w.st.pick_offender(settlement, rng))
             lead = suspects[0]
@@ -418,9 +434,12 @@ class Offending:
             else "OFFICIAL"
         )
         mo = rng.choice(MO_PHRASES.get(ctype, ("details as per report",)))
+        recorded = when + dt.timedelta(minutes=rng.randint(45, 30 * 60))
+        decided = recorded.date() + dt.timedelta(days=rng.randint(1, 120))
+        open_case = outcome_code in ("under-investigation", "awaiting-court-outcome")
         common = {
             "CRIME_REF": ref,
-            "RECORDED_DATE": _dmy_hm(when + dt.timedelta(hours=rng.randint(0, 30))),
+            "RECORDED_DATE": _dmy_hm(recorded),
             "COMMITTED_FROM": _dmy_hm(
                 when - dt.timedelta(minutes=rng.choice((0, 0, 30, 120, 600)))
             ),
@@ -429,9 +448,7 @@ class Offending:
             "OFFENCE": self.offence_desc[code],
             "CRIME_TYPE": ctype if rng.random() > 0.02 else ctype.upper(),
             "OUTCOME": label,
-            "OUTCOME_DATE": _dmy(
-                dt.date.fromordinal(min(day + rng.randint(1, 120), w.cfg.end.toordinal() - 1))
-            ),
+            "OUTCOME_DATE": "" if open_case or decided >= w.cfg.end else _dmy(decided),
             "LOCATION": text,
             "LOCATION_POSTCODE": postcode,
             "LAT": f"{lat:.6f}",
@@ -468,7 +485,9 @@ class Offending:
             rows.append(("VICTIM", business))
         rows.extend(("SUSPECT", s) for s in suspects)
         if rng.random() < 0.18:
-            rows.append(("WITNESS", rng.choice(self.w.residents_of[nb])))
+            witness = self._resident_aged(nb, day, 10, 90)
+            if witness >= 0:
+                rows.append(("WITNESS", witness))
         if not rows:
             rows.append(("", ""))
         arrested = [s for s in suspects if rng.random() < float(spec["arrest_rate"])]
@@ -637,7 +656,8 @@ class Offending:
         line_runners = [(line, r, since) for line in w.st.lines for r, since in line.runners]
         for _ in range(count):
             day = first_day + rng.randrange(days)
-            # runners get stopped in the market towns
+            operation = None
+            # runners get stopped in the market towns, often by an operation against the line
             if line_runners and rng.random() < 0.04:
                 line, subject, since = rng.choice(line_runners)
                 if since > day:
@@ -649,15 +669,13 @@ class Offending:
                 ]
                 nb = rng.choice(market_nbs)
                 carrying = 0.6
+                if rng.random() < 0.5:
+                    operation = w.st.ocgs[line.ocg].operation
             else:
                 nb = self.nb_pick_policed.pick(rng)
-                residents = self.w.residents_of[nb]
-                subject = rng.choice(residents)
-                for _ in range(8):
-                    age = w.age_on(subject, day)
-                    if 12 <= age <= 40 and (w.pop.sex[subject] == 0 or rng.random() < 0.15):
-                        break
-                    subject = rng.choice(residents)
+                subject = self._resident_aged(nb, day, 12, 40, male_share=0.85)
+                if subject < 0:
+                    continue
                 carrying = min(0.6, 0.08 + 0.25 * float(w.st.propensity[subject]))
             when = random_time(day, "evening", rng)
             self.stop_serial += 1
@@ -665,6 +683,7 @@ class Offending:
             obj = _pick(STOP_OBJECTS, rng)
             found = rng.random() < carrying
             outcome = "A no further action disposal"
+            linked = found
             if found:
                 outcome = rng.choice(
                     (
@@ -676,6 +695,8 @@ class Offending:
                         "Penalty Notice for Disorder",
                     )
                 )
+            elif rng.random() < 0.03:
+                outcome = "Arrest"  # for something else: a warrant, an assault on the officer
             age = w.age_on(subject, day)
             m = w.person(subject, day, self.ss_noise)
             eth = self.eth.get(w.pop.eth_code[subject], {})
@@ -691,8 +712,9 @@ class Offending:
             self.stops.write(
                 {
                     "Type": stype,
-                    "Date": when.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-                    "Part of a policing operation": "False",
+                    "Date": when.replace(tzinfo=LONDON).isoformat(),
+                    "Part of a policing operation": str(operation is not None),
+                    "Policing operation": operation or "",
                     "Latitude": f"{geo.addr_lat[a]:.6f}",
                     "Longitude": f"{geo.addr_lon[a]:.6f}",
                     "Gender": "Male" if m.sex == "M" else "Female",
@@ -706,7 +728,7 @@ class Offending:
                     ),
                     "Object of search": obj,
                     "Outcome": outcome,
-                    "Outcome linked to object of search": ("True" if found else "False")
+                    "Outcome linked to object of search": str(linked)
                     if outcome != "A no further action disposal"
                     else "",
                     "Removal of more than just outer clothing": "False",

@@ -248,7 +248,7 @@ class Safeguarding:
             hour=rng.choice((16, 18, 20, 22, 23, 1)), minute=rng.randrange(60)
         )
         ref = f"MIS-{when.year}-{self.case:06d}"
-        m = w.person(person, day, self.missing_noise)
+        m = w.person(person, day, self.missing_noise, phone=False)
         age = w.age_on(person, day)
         found = when + dt.timedelta(hours=rng.randint(3, 96))
         if market is not None:
@@ -287,7 +287,7 @@ class Safeguarding:
             if copy:
                 self.case += 1
                 ref = f"MIS-{when.year}-{self.case:06d}"
-                m = w.person(person, day, self.missing_noise)
+                m = w.person(person, day, self.missing_noise, phone=False)
                 m.noise.insert(0, "duplicate")
             row.update(
                 {
@@ -306,7 +306,7 @@ class Safeguarding:
         w, rng = self.w, self.rng
         self.ref += 1
         ref = f"R{self.ref:07d}"
-        m = w.person(person, day, self.ref_noise, fold=True)
+        m = w.person(person, day, self.ref_noise, fold=True, phone=False)
         name, restriction = AGENCIES[agency]
         if agency == "school":
             pid = self.upn.setdefault(person, _upn(rng))
@@ -331,7 +331,7 @@ class Safeguarding:
             if copy:
                 self.ref += 1
                 ref = f"R{self.ref:07d}"
-                m = w.person(person, day, self.ref_noise, fold=True)
+                m = w.person(person, day, self.ref_noise, fold=True, phone=False)
                 m.noise.insert(0, "duplicate")
             dob = m.dob
             row.update(

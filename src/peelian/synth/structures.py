@@ -23,6 +23,10 @@ from peelian.synth.population import Population
 from peelian.synth.rand import np_rng, py_rng
 
 OCG_ROLES = ("leader", "lieutenant", "street")
+OPERATION_WORDS = (
+    "TIDEWATER", "KESTREL", "GRANITE", "SENTINEL", "HALLMARK", "BRAMBLE", "CASCADE", "FALCON",
+    "LANTERN", "MERIDIAN", "OCTAVE", "PINNACLE", "QUARRY", "RAVEN", "SPINDLE", "THISTLE",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -40,6 +44,7 @@ class Ocg:
     members: list[tuple[int, str]]  # (person, role)
     vehicles: list[int]
     shared_phone: int  # a phone index several members use
+    operation: str  # the police operation against the group (its compartment)
 
 
 @dataclasses.dataclass
@@ -206,6 +211,7 @@ def build_structures(
                 members,
                 vehicles,
                 shared,
+                f"OP {OPERATION_WORDS[len(ocgs) % len(OPERATION_WORDS)]}",
             )
         )
 

@@ -49,8 +49,13 @@ class World:
     officers: Officers
     truth: Truth
 
-    def person(self, i: int, day: int, noiser: Noiser, *, fold: bool = False) -> PersonMention:
-        """Render person `i` as of ordinal `day` through a source's noise."""
+    def person(
+        self, i: int, day: int, noiser: Noiser, *, fold: bool = False, phone: bool = True
+    ) -> PersonMention:
+        """Render person `i` as of ordinal `day` through a source's noise.
+
+        `phone=False` for sources that hold no phone number for a person.
+        """
         pop, geo = self.pop, self.geo
         noiser.reset()
         forename, surname = noiser.name(pop.forename[i], pop.surname_on(i, day))
@@ -58,7 +63,7 @@ class World:
         addr = pop.address_on(i, day)
         line = noiser.address(geo.address_line(addr))
         postcode = geo.addr_postcode[addr] if line or noiser.rng.random() < 0.5 else ""
-        phone = noiser.phone(pop.mobile[i])
+        number = noiser.phone(pop.mobile[i]) if phone else ""
         if fold:
             forename, surname, line = ascii_fold(forename), ascii_fold(surname), ascii_fold(line)
         return PersonMention(
@@ -68,7 +73,7 @@ class World:
             sex="MF"[int(pop.sex[i])],
             address=line,
             postcode=postcode,
-            phone=phone,
+            phone=number,
             address_index=addr if (line or postcode) else -1,
             noise=list(noiser.applied),
         )
