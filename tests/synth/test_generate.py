@@ -173,7 +173,7 @@ def test_identifiers_pass_their_check_digit_rules(force: Path) -> None:
     mentions = {
         m["record_id"]: m["entity_id"]
         for m in pq.read_table(force / "truth/mentions.parquet").to_pylist()
-        if m["source"] == "custody"
+        if m["source"] == "custody" and m["slot"] == "detained"
     }
     for row in custody:
         # full or short form, as typed: always the person's own PNC ID once normalised
@@ -264,7 +264,7 @@ def test_noise_is_present_at_roughly_the_configured_rates(force: Path) -> None:
     mentions = [
         m
         for m in pq.read_table(force / "truth/mentions.parquet").to_pylist()
-        if m["source"] == "custody"
+        if m["source"] == "custody" and m["slot"] == "detained"
     ]
     custody = {
         r["Custody Number"]: r for r in read_csv(force / "sources/custody/custody_records.csv")

@@ -20,7 +20,7 @@ from peelian.standardise.identifiers import cro_check_letter, format_pnc_id
 from peelian.synth.noise import Noiser
 from peelian.synth.output import CsvSink
 from peelian.synth.rand import Weighted, py_rng
-from peelian.synth.world import World, name_sort, random_time, vehicle_id
+from peelian.synth.world import PersonMention, World, name_sort, random_time, vehicle_id
 
 CRIME_COLUMNS = (
     "CRIME_REF",
@@ -164,8 +164,8 @@ LONDON = ZoneInfo("Europe/London")
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-# (arrest time, custody row, [(slot, person, noise applied)])
-CustodyRow = tuple[dt.datetime, dict[str, str], list[tuple[str, int, list[str]]]]
+# (arrest time, custody row, [(slot, person, how the row shows them)])
+CustodyRow = tuple[dt.datetime, dict[str, str], list[tuple[str, int, PersonMention]]]
 
 
 @dataclasses.dataclass
@@ -339,7 +339,7 @@ class Offending:
         base = float(cfg.settings["rates"]["crimes"]) * in_force_people / 1000 * days / 365.25
         requests: list[IncidentRequest] = []
         custody_rows: list[
-            tuple[dt.datetime, dict[str, str], list[tuple[str, int, list[str]]]]
+            tuple[dt.datetime, dict[str, str], list[tuple[str, int, PersonMention]]]
         ] = []
         summer = math.cos((month - 7) / 12 * 2 * math.pi)
         crimes = []
@@ -369,8 +369,8 @@ class Offending:
             others = together.get((row["Crime Reference"], when), [])
             row["Co-Accused"] = ";".join(r for r in others if r != ref)
             self.custody.write(row)
-            for slot, i, noise in people:
-                w.truth.mention("custody", ref, slot, "person", w.pop.person_id(i), noise)
+            for slot, i, mention in people:
+                w.record_person("custody", ref, slot, i, mention)
         return requests
 
     def _crime(
@@ -503,7 +503,7 @@ class Offending:
                 row["MO_TEXT"] = mo
                 self.pending.append(row)
                 continue
-            self._fill_nominal(row, who, day, role == "SUSPECT")
+            m = self._fill_nominal(row, who, day, role == "SUSPECT")
             row["MO_TEXT"] = mo
             if ctype == "Vehicle crime" and role == "VICTIM" and self.w.pop.vehicles_of.get(who):
                 v = rng.choice(self.w.pop.vehicles_of[who])
@@ -513,44 +513,26 @@ class Offending:
                 )
                 w.truth.mention("crime", record_id, "vehicle", "vehicle", vehicle_id(v))
             self.pending.append(row)
-            w.truth.mention(
-                "crime", record_id, "nominal", "person", w.pop.person_id(who), self._last_noise
-            )
-            if self._last_addr >= 0:
-                w.truth.mention(
-                    "crime",
-                    record_id,
-                    "nominal.address",
-                    "address",
-                    geo.address_id(self._last_addr),
-                )
+            w.record_person("crime", record_id, "nominal", who, m)
             if rng.random() < self.crime_noise.p.duplicate:
                 # the same nominal keyed in twice, as a second row
                 row_no += 1
                 dup = dict(common)
                 dup["NOMINAL_ROLE"] = role
-                self._fill_nominal(dup, who, day, role == "SUSPECT")
+                m = self._fill_nominal(dup, who, day, role == "SUSPECT")
+                m.noise.insert(0, "duplicate")
                 dup["MO_TEXT"] = mo
                 self.pending.append(dup)
-                w.truth.mention(
-                    "crime",
-                    f"{ref}#{row_no}",
-                    "nominal",
-                    "person",
-                    w.pop.person_id(who),
-                    ["duplicate", *self._last_noise],
-                )
+                w.record_person("crime", f"{ref}#{row_no}", "nominal", who, m)
         if arrested:
             when_arrest = when + dt.timedelta(hours=rng.randint(1, 24 * 14))
             station = int(geo.nb_settlement[nb])
-            refs = []
             for s in arrested:
                 custody_rows.append(
                     self._custody_row(s, when_arrest, station, self.offence_desc[code], ref)
                 )
-                refs.append(s)
 
-    def _fill_nominal(self, row: dict[str, str], i: int, day: int, suspect: bool) -> None:
+    def _fill_nominal(self, row: dict[str, str], i: int, day: int, suspect: bool) -> PersonMention:
         w = self.w
         m = w.person(i, day, self.crime_noise)
         fore = self.crime_noise.case(m.forename)
@@ -570,15 +552,11 @@ class Offending:
             if suspect and (w.st.prior_record[i] or i in self.pnc) and self.rng.random() < 0.8
             else ""
         )
-        self._last_noise = m.noise
-        self._last_addr = m.address_index
-
-    _last_noise: list[str] = []  # noqa: RUF012
-    _last_addr: int = -1
+        return m
 
     def _custody_row(
         self, i: int, when: dt.datetime, station: int, offence: str, crime_ref: str
-    ) -> tuple[dt.datetime, dict[str, str], list[tuple[str, int, list[str]]]]:
+    ) -> tuple[dt.datetime, dict[str, str], list[tuple[str, int, PersonMention]]]:
         w, rng = self.w, self.rng
         day = when.date().toordinal()
         m = w.person(i, day, self.custody_noise)
@@ -612,7 +590,7 @@ class Offending:
             "Warning Markers": ";".join(self.warning_markers(i)),
             "Co-Accused": "",
         }
-        return when, row, [("detained", i, m.noise)]
+        return when, row, [("detained", i, m)]
 
     def _outcome(self, suspect: bool, day: int) -> str:
         rng = self.rng

@@ -22,7 +22,6 @@ from peelian.synth.geography import Geography
 from peelian.synth.population import Population
 from peelian.synth.rand import np_rng, py_rng
 
-OCG_ROLES = ("leader", "lieutenant", "street")
 OPERATION_WORDS = (
     "TIDEWATER", "KESTREL", "GRANITE", "SENTINEL", "HALLMARK", "BRAMBLE", "CASCADE", "FALCON",
     "LANTERN", "MERIDIAN", "OCTAVE", "PINNACLE", "QUARRY", "RAVEN", "SPINDLE", "THISTLE",
