@@ -17,9 +17,9 @@ from typing import Any
 
 from peelian.synth.geography import KM_PER_DEG_LAT
 from peelian.synth.noise import Noiser
-from peelian.synth.offending import IncidentRequest, _pick, _round_random
+from peelian.synth.offending import IncidentRequest
 from peelian.synth.output import CsvSink
-from peelian.synth.rand import py_rng
+from peelian.synth.rand import pick, py_rng, round_random
 from peelian.synth.world import Officers, World
 
 INCIDENT_COLUMNS = (
@@ -153,14 +153,14 @@ class Incidents:
             float(w.cfg.settings["rates"]["incidents"]) * in_force_people / 1000 * days / 365.25
         )
         calls = list(requests)
-        for _ in range(max(0, _round_random(expected - len(requests), rng))):
+        for _ in range(max(0, round_random(expected - len(requests), rng))):
             nb = rng.choices(self.in_force_nbs, self.nb_weights)[0]
             a = geo.random_address(nb, rng)
             day = first_day + rng.randrange(days)
             when = dt.datetime.fromordinal(day) + dt.timedelta(
                 minutes=int(rng.triangular(0, 1440, 1140))
             )
-            kind = _pick(tuple((k, p) for k, p, _ in NON_CRIME), rng)
+            kind = pick(tuple((k, p) for k, p, _ in NON_CRIME), rng)
             lo, hi = next(g for k, _, g in NON_CRIME if k == kind)
             caller = rng.choice(w.residents_of[nb]) if rng.random() < 0.85 else -1
             calls.append(

@@ -14,9 +14,8 @@ from typing import Any
 
 from peelian.reference import read_table
 from peelian.synth.noise import Noiser, keyboard_typo, phone_format, vrm_misread
-from peelian.synth.offending import _round_random
 from peelian.synth.output import JsonlSink
-from peelian.synth.rand import py_rng
+from peelian.synth.rand import py_rng, round_random
 from peelian.synth.world import World, phone_id, vehicle_id
 
 SHORTHAND = (
@@ -95,7 +94,7 @@ class Intelligence:
     def generate(self, spans_sink: JsonlSink) -> None:
         w, rng, cfg = self.w, self.rng, self.w.cfg
         start, end = cfg.start.toordinal(), cfg.end.toordinal()
-        total = _round_random(cfg.expected("intel_reports", int(w.st.in_force.sum())), rng)
+        total = round_random(cfg.expected("intel_reports", int(w.st.in_force.sum())), rng)
         jobs: list[tuple[int, str, Any]] = []
         kinds: list[tuple[str, Any]] = []
         for g, ocg in enumerate(w.st.ocgs):

@@ -19,7 +19,7 @@ from peelian.reference import read_table
 from peelian.standardise.identifiers import cro_check_letter, format_pnc_id
 from peelian.synth.noise import Noiser
 from peelian.synth.output import CsvSink
-from peelian.synth.rand import Weighted, py_rng
+from peelian.synth.rand import Weighted, pick, py_rng, round_random
 from peelian.synth.world import PersonMention, World, name_sort, random_time, vehicle_id
 
 CRIME_COLUMNS = (
@@ -343,7 +343,7 @@ class Offending:
         ] = []
         summer = math.cos((month - 7) / 12 * 2 * math.pi)
         crimes = []
-        for _ in range(_round_random(base, rng)):
+        for _ in range(round_random(base, rng)):
             ctype = self.type_pick.pick(rng)
             seasonal = 1 + float(self.types[ctype]["summer_factor"]) * summer
             if rng.random() > seasonal / 1.3:
@@ -586,7 +586,7 @@ class Offending:
             "Offence": offence,
             "Crime Reference": crime_ref,
             "Arresting Officer": rng.choice(w.officers.collar),
-            "Disposal": _pick(DISPOSALS, rng),
+            "Disposal": pick(DISPOSALS, rng),
             "Warning Markers": ";".join(self.warning_markers(i)),
             "Co-Accused": "",
         }
@@ -627,7 +627,7 @@ class Offending:
     def _stop_searches(self, first_day: int, days: int, custody_rows: list[CustodyRow]) -> None:
         w, rng, geo = self.w, self.rng, self.w.geo
         in_force_people = int(w.st.in_force.sum())
-        count = _round_random(
+        count = round_random(
             float(w.cfg.settings["rates"]["stop_search"]) * in_force_people / 1000 * days / 365.25,
             rng,
         )
@@ -658,7 +658,7 @@ class Offending:
             when = random_time(day, "evening", rng)
             self.stop_serial += 1
             ref = f"SS{when.year % 100:02d}{self.stop_serial:07d}"
-            obj = _pick(STOP_OBJECTS, rng)
+            obj = pick(STOP_OBJECTS, rng)
             found = rng.random() < carrying
             outcome = "A no further action disposal"
             linked = found
@@ -749,20 +749,6 @@ class Offending:
     def close(self) -> None:
         for sink in (self.crimes, self.custody, self.stops):
             sink.close()
-
-
-def _round_random(x: float, rng) -> int:  # type: ignore[no-untyped-def]
-    whole = int(x)
-    return whole + (1 if rng.random() < x - whole else 0)
-
-
-def _pick(options: tuple[tuple[str, float], ...], rng) -> str:  # type: ignore[no-untyped-def]
-    r = rng.random() * sum(p for _, p in options)
-    for value, p in options:
-        r -= p
-        if r <= 0:
-            return value
-    return options[-1][0]
 
 
 def _dmy(day: dt.date) -> str:

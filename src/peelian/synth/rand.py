@@ -46,3 +46,19 @@ class Weighted(Generic[T]):
 
     def sample(self, rng: random.Random, k: int) -> list[T]:
         return rng.choices(self.items, cum_weights=self.cum, k=k)
+
+
+def round_random(x: float, rng: random.Random) -> int:
+    """`x` rounded up with probability equal to its fraction, so counts add up on average."""
+    whole = int(x)
+    return whole + (1 if rng.random() < x - whole else 0)
+
+
+def pick(options: Sequence[tuple[str, float]], rng: random.Random) -> str:
+    """One value from a short (value, weight) table, with a single draw."""
+    r = rng.random() * sum(p for _, p in options)
+    for value, p in options:
+        r -= p
+        if r <= 0:
+            return value
+    return options[-1][0]

@@ -15,10 +15,9 @@ import numpy as np
 
 from peelian.standardise.identifiers import upn_check_letter
 from peelian.synth.noise import Noiser
-from peelian.synth.offending import _round_random
 from peelian.synth.output import CsvSink
 from peelian.synth.population import ascii_fold
-from peelian.synth.rand import py_rng
+from peelian.synth.rand import py_rng, round_random
 from peelian.synth.world import World
 
 MISSING_COLUMNS = (
@@ -176,10 +175,10 @@ class Safeguarding:
         in_force = np.flatnonzero(st.in_force)
         children = in_force[(age[in_force] >= 8) & (age[in_force] < 18)]
         adults = in_force[age[in_force] >= 18]
-        n_child_missing = _round_random(
+        n_child_missing = round_random(
             cfg.expected("missing_episodes_child", len(in_force)) * 0.6, rng
         )
-        n_adult_missing = _round_random(cfg.expected("missing_episodes_adult", len(in_force)), rng)
+        n_adult_missing = round_random(cfg.expected("missing_episodes_adult", len(in_force)), rng)
         chronic = rng.sample(children.tolist(), min(len(children), max(1, n_child_missing // 6)))
         for _ in range(n_child_missing):
             child = (
@@ -195,7 +194,7 @@ class Safeguarding:
                     {"market": None},
                 )
             )
-        n_ref = _round_random(cfg.expected("referrals", len(in_force)), rng)
+        n_ref = round_random(cfg.expected("referrals", len(in_force)), rng)
         vulnerable = np.flatnonzero(pop.vulnerable & st.in_force).tolist()
         for _ in range(n_ref):
             day = start + rng.randrange(end - start)
