@@ -7,11 +7,12 @@ UV     := $(VENV)/bin/uv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 DEMO_DIR ?= demo
+PY     := $(BIN)/python
 
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_NO_PROGRESS := 1
 
-.PHONY: install demo test lint format typecheck pytest clean lock
+.PHONY: install demo test lint format typecheck pytest fixtures clean lock
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Peelian needs Python 3.11 or newer (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -37,8 +38,39 @@ format: install
 typecheck:
 	$(BIN)/mypy
 
-pytest:
+pytest: fixtures
 	$(BIN)/pytest -q
+
+# Real police.uk street files for tests/ingest/test_police_uk.py: West Yorkshire,
+# July 2016, 2017 and 2018, from the tests of the crime-sim-toolkit package on
+# PyPI (Open Government Licence v3.0). Fetched once, kept in the month folders
+# of a police.uk download; neither .cache/ nor tests/fixtures/ is committed.
+FIXTURE_WHEEL := .cache/wheels/crime_sim_toolkit-1.5.0-py3-none-any.whl
+POLICE_UK := tests/fixtures/police_uk
+POLICE_UK_FILES := $(foreach y,2016 2017 2018,$(POLICE_UK)/$(y)-07/$(y)-07-west-yorkshire-street.csv)
+
+fixtures: $(POLICE_UK_FILES)
+
+$(FIXTURE_WHEEL): | $(VENV)/.installed
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps crime-sim-toolkit==1.5.0 -d .cache/wheels
+
+# Only the three files, each into its month folder, as a police.uk download unzips.
+define EXTRACT_POLICE_UK
+import fnmatch, pathlib, sys, zipfile
+wheel, out = zipfile.ZipFile(sys.argv[1]), pathlib.Path(sys.argv[2])
+pattern = "crime_sim_toolkit/tests/testing_data/test_policedata/*/20??-07-west-yorkshire-street.csv"
+names = [n for n in wheel.namelist() if fnmatch.fnmatch(n, pattern)]
+if len(names) != 3:
+    sys.exit(f"{sys.argv[1]}: expected 3 West Yorkshire July files, found {names}")
+for name in names:
+    target = out.joinpath(*pathlib.PurePosixPath(name).parts[-2:])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(wheel.read(name))
+endef
+export EXTRACT_POLICE_UK
+
+$(POLICE_UK_FILES) &: | $(FIXTURE_WHEEL)
+	$(PY) -c "$$EXTRACT_POLICE_UK" $(FIXTURE_WHEEL) $(POLICE_UK)
 
 lock:
 	$(UV) lock

@@ -14,8 +14,8 @@ SMALL_FORCE = {"people": 6000, "seed": 11, "start": dt.date(2024, 1, 1), "months
 
 
 def small_config(**changes: object) -> SynthConfig:
-    args = {**SMALL_FORCE, **changes}
-    return SynthConfig(settings=load_settings(), **args)  # type: ignore[arg-type]
+    args = {"settings": load_settings(), **SMALL_FORCE, **changes}
+    return SynthConfig(**args)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from peelian import __version__
+
+if TYPE_CHECKING:
+    from peelian.ingest import IngestSummary
 
 app = typer.Typer(
     name="peelian",
@@ -177,13 +180,201 @@ def demo_cmd(
     """
     files = _run_generate(people, 1, out, "2024-01-01", 24, None, force, False)
     _summary(files, out)
+    hub = out / "hub"
+    _run_ingest(hub, [out / "mappings"], 50_000, False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate.\n"
+        "\n[bold]Stages available so far:[/bold] generate, ingest.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"
-        "Ingest, resolve, search and the web UI arrive with their issues; "
+        f"The hub is {hub}: `peelian dq --hub {hub}` shows data quality per source; the rows "
+        "the generator broke on purpose are in its quarantine table.\n"
+        "Resolve, search and the web UI (with its login) arrive with their issues; "
         "`make demo` will run them here as they land."
     )
+
+
+def _run_ingest(
+    hub_path: Path, mappings: list[Path], batch_rows: int, quiet: bool
+) -> list[IngestSummary]:
+    from peelian.hub import Hub, HubError
+    from peelian.ingest import ingest_mapping
+    from peelian.sources.mapping import MappingError, load_mappings
+    from peelian.sources.readers import SourceError
+
+    try:
+        loaded = load_mappings(mappings)
+    except MappingError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    summaries = []
+    failed = []
+    try:
+        with Hub(hub_path, create=True) as hub:
+            for mapping in loaded:
+                with Progress(
+                    TextColumn("[bold]{task.description:<16}"),
+                    BarColumn(),
+                    TextColumn("{task.completed:>12,} rows"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    disable=quiet,
+                ) as bar:
+                    task = bar.add_task(mapping.name, total=None)
+
+                    def advance(rows: int, task: TaskID = task) -> None:
+                        bar.advance(task, rows)
+
+                    try:
+                        summaries.append(
+                            ingest_mapping(
+                                hub,
+                                mapping,
+                                batch_rows=batch_rows,
+                                progress=advance,
+                            )
+                        )
+                    except SourceError as exc:
+                        failed.append(mapping.name)
+                        console.print(
+                            f"[red]error:[/red] {mapping.name}: {exc}\n"
+                            "  nothing from this source was written; the hub is unchanged for it"
+                        )
+    except HubError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if summaries:
+        _ingest_table(summaries, hub_path)
+    if failed:
+        console.print(f"[red]{len(failed)} source(s) failed:[/red] {', '.join(failed)}")
+        raise typer.Exit(1)
+    return summaries
+
+
+def _ingest_table(summaries: list[IngestSummary], hub_path: Path) -> None:
+    table = Table(title=f"Ingested into {hub_path}")
+    for name in (
+        "source",
+        "read",
+        "accepted",
+        "quarantined",
+        "new",
+        "changed",
+        "unchanged",
+        "deleted",
+        "mentions",
+        "links",
+        "seconds",
+    ):
+        table.add_column(name, justify="left" if name == "source" else "right")
+    for s in summaries:
+        table.add_row(
+            s.source,
+            f"{s.rows_read:,}",
+            f"{s.rows_accepted:,}",
+            f"[yellow]{s.rows_quarantined:,}[/yellow]" if s.rows_quarantined else "0",
+            f"{s.rows_new:,}",
+            f"{s.rows_changed:,}",
+            f"{s.rows_unchanged:,}",
+            f"{s.rows_deleted:,}",
+            f"{s.mentions:,}",
+            f"{s.links:,}",
+            f"{s.seconds:.1f}",
+        )
+    out_console.print(table)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    mappings: Annotated[
+        list[Path],
+        typer.Argument(help="Mapping files (.yaml), or folders of them.", show_default=False),
+    ],
+    hub: Annotated[Path, typer.Option("--hub", help="Hub folder (created if missing).")],
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=100, help="Rows per batch (bounds memory).")
+    ] = 50_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Read sources through their mappings into the hub.
+
+    Re-running with an unchanged extract changes nothing; changed rows replace
+    their previous version; rows gone from a full extract are marked deleted.
+    Rows that can't be read are kept in the hub's quarantine with the reason.
+
+    Example:
+
+        peelian ingest --hub data/hub data/force/mappings
+    """
+    _run_ingest(hub, mappings, batch_rows, quiet)
+
+
+@app.command("dq")
+def dq_cmd(
+    hub: Annotated[Path, typer.Option("--hub", help="Hub folder.")],
+    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+) -> None:
+    """Print data-quality figures per source: quarantine reasons, completeness, validity.
+
+    Example:
+
+        peelian dq --hub data/hub --source crime
+    """
+    from peelian.hub import Hub, HubError
+    from peelian.ingest.dq import data_quality
+
+    try:
+        with Hub(hub, read_only=True) as opened:
+            figures = data_quality(opened.con)
+    except HubError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if source:
+        figures = [f for f in figures if f.source == source]
+        if not figures:
+            console.print(f"[red]error:[/red] no source {source!r} in {hub}")
+            raise typer.Exit(2)
+    for f in figures:
+        head = Table(title=f"{f.source}: last ingest {f.last_run:%Y-%m-%d %H:%M} UTC")
+        head.add_column("rows read", justify="right")
+        head.add_column("accepted", justify="right")
+        head.add_column("quarantined", justify="right")
+        head.add_column("quarantine reasons")
+        head.add_row(
+            f"{f.rows_read:,}",
+            f"{f.rows_accepted:,}",
+            f"{f.rows_quarantined:,}",
+            ", ".join(f"{r} {n:,}" for r, n in f.quarantine_reasons) or "-",
+        )
+        out_console.print(head)
+        fields = Table(show_header=True)
+        for name in ("entity", "field", "mentions", "complete %", "valid %"):
+            fields.add_column(name, justify="left" if name in ("entity", "field") else "right")
+        for slot, field, total, present, flagged in f.fields:
+            complete = 100 * present / total if total else 0.0
+            valid = 100 * (present - flagged) / present if present else 0.0
+            fields.add_row(
+                slot, field, f"{total:,}", f"{complete:.1f}", f"{valid:.1f}" if present else "-"
+            )
+        out_console.print(fields)
+        if f.flag_reasons:
+            out_console.print(
+                "  top field problems: "
+                + "; ".join(f"{field} {reason} {n:,}" for field, reason, n in f.flag_reasons)
+            )
+
+
+def _bench_table(title: str) -> Table:
+    """A figures table that starts with the command and the machine it ran on."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("command", " ".join(["peelian", *sys.argv[1:]]))
+    table.add_row(
+        "machine",
+        f"{platform.machine()} {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}",
+    )
+    return table
 
 
 @bench_app.command("generate")
@@ -218,15 +409,7 @@ def bench_generate(
         shutil.rmtree(work, ignore_errors=True)
     records = sum(rows for rel, rows in files.items() if rel.startswith("sources/"))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table = Table(title="peelian bench generate")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("command", " ".join(["peelian", *sys.argv[1:]]))
-    table.add_row(
-        "machine",
-        f"{platform.machine()} {os.cpu_count()} cores, "
-        f"{platform.python_implementation()} {platform.python_version()}",
-    )
+    table = _bench_table("peelian bench generate")
     table.add_row("people", f"{people:,}")
     table.add_row("months", str(months))
     for rel, rows in files.items():
@@ -236,6 +419,59 @@ def bench_generate(
     table.add_row("wall time (s)", f"{elapsed:,.1f}")
     table.add_row("records/s", f"{records / elapsed:,.0f}")
     table.add_row("peak memory (MB)", f"{peak_mb:,.0f}")
+    out_console.print(table)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    people: Annotated[
+        int, typer.Option("--people", help="Residents of the benchmark force.")
+    ] = 100_000,
+    months: Annotated[int, typer.Option("--months", help="Months of records.")] = 24,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=100)] = 50_000,
+    force_dir: Annotated[
+        Path | None,
+        typer.Option("--force-dir", help="Ingest this generated force instead of a new one."),
+    ] = None,
+) -> None:
+    """Time `ingest` of a synthetic force end to end; print records/s and peak memory.
+
+    The force is generated first (not timed) unless --force-dir names one.
+
+    Example:
+
+        peelian bench ingest --people 100000
+    """
+    import shutil
+
+    work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
+    try:
+        out = force_dir or work / "force"
+        if force_dir is None:
+            _run_generate(people, 1, out, "2024-01-01", months, None, False, True)
+        before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        began = time.perf_counter()
+        summaries = _run_ingest(work / "hub", [out / "mappings"], batch_rows, True)
+        elapsed = time.perf_counter() - began
+        hub_mb = (work / "hub" / "hub.duckdb").stat().st_size / 2**20
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    records = sum(s.rows_read for s in summaries)
+    table = _bench_table("peelian bench ingest")
+    for s in summaries:
+        table.add_row(
+            f"  {s.source}",
+            f"{s.rows_read:,} rows in {s.seconds:,.1f} s "
+            f"({s.rows_read / max(s.seconds, 1e-9):,.0f}/s)",
+        )
+    table.add_row("source records", f"{records:,}")
+    table.add_row("wall time (s)", f"{elapsed:,.1f}")
+    table.add_row("records/s", f"{records / elapsed:,.0f}")
+    table.add_row("batch rows", f"{batch_rows:,}")
+    table.add_row("peak memory before ingest (MB)", f"{before_mb:,.0f}")
+    table.add_row("peak memory (MB)", f"{peak_mb:,.0f}")
+    table.add_row("hub size (MB)", f"{hub_mb:,.0f}")
     out_console.print(table)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -30,13 +31,26 @@ from peelian.synth.generate import generate
 START = SMALL_FORCE["start"]
 
 
-def read_csv(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[dict[str, str]]:
-    with open(path, encoding=encoding, newline="") as f:
-        return list(csv.DictReader(f, delimiter=delimiter))
-
-
 def truth(force: Path, name: str) -> list[dict[str, object]]:
     return pq.read_table(force / "truth" / f"{name}.parquet").to_pylist()  # type: ignore[no-any-return]
+
+
+def real_lines(path: Path) -> list[bytes]:
+    """The lines of DIR/sources/<folder>/<file>, less those the generator broke on purpose."""
+    root = path.parents[2]
+    rel = path.relative_to(root).as_posix()
+    broken = {r["line"] for r in truth(root, "broken_rows") if r["file"] == rel}
+    with open(path, "rb") as f:
+        return [line for n, line in enumerate(f, 1) if n not in broken]
+
+
+def read_csv(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[dict[str, str]]:
+    lines = [line.decode(encoding) for line in real_lines(path)]
+    return list(csv.DictReader(lines, delimiter=delimiter))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in real_lines(path)]
 
 
 def test_same_seed_and_arguments_give_byte_identical_output(tmp_path: Path) -> None:
@@ -52,6 +66,7 @@ def test_same_seed_and_arguments_give_byte_identical_output(tmp_path: Path) -> N
     assert files_a == files_b
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert truth(tmp_path / "a", "broken_rows"), "the broken rows are part of what must repeat"
 
 
 def test_another_seed_gives_another_force(tmp_path: Path) -> None:
@@ -116,8 +131,7 @@ def test_every_ground_truth_id_resolves(force: Path) -> None:
         },
         "calls": {r["RECORD_ID"] for r in read_csv(force / "sources/comms/call_records.csv")},
         "intelligence": {
-            json.loads(line)["intel_ref"]
-            for line in (force / "sources/intelligence/intel_reports.jsonl").open()
+            r["intel_ref"] for r in read_jsonl(force / "sources/intelligence/intel_reports.jsonl")
         },
         "anpr": set(
             pq.read_table(force / "sources/anpr/anpr_reads.parquet", columns=["read_id"])
@@ -394,8 +408,7 @@ def test_heavily_policed_areas_record_more_without_more_true_risk(force: Path) -
 
 def test_intelligence_spans_point_at_the_text(force: Path) -> None:
     reports = {
-        json.loads(line)["intel_ref"]: json.loads(line)
-        for line in (force / "sources/intelligence/intel_reports.jsonl").open()
+        r["intel_ref"]: r for r in read_jsonl(force / "sources/intelligence/intel_reports.jsonl")
     }
     spans = [json.loads(line) for line in (force / "truth/intel_spans.jsonl").open()]
     assert set(reports) == {s["intel_ref"] for s in spans}

@@ -101,6 +101,18 @@ class SynthConfig:
             )
         return NoiseProfile(**{k: float(v) for k, v in values.items()})
 
+    def broken_rows(self) -> tuple[float, int]:
+        """The share of rows to break on purpose, and the least per text source."""
+        setting = self.settings["broken_rows"]
+        rate, least = setting.get("rate"), setting.get("min_per_source")
+        if not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(f"broken_rows.rate must be a number from 0 to 1 (got {rate!r})")
+        if not isinstance(least, int) or least < 0:
+            raise ConfigError(
+                f"broken_rows.min_per_source must be a whole number, 0 or more (got {least!r})"
+            )
+        return float(rate), least
+
     def expected(self, rate_name: str, population: int | None = None) -> float:
         """Expected count over the window for a per-1,000-per-year rate."""
         rate = float(self.settings["rates"][rate_name])

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from peelian import __version__
+from peelian.synth.broken import break_rows
 from peelian.synth.config import SynthConfig
 from peelian.synth.geography import build_geography
 from peelian.synth.incidents import Incidents, build_officers
@@ -47,6 +48,7 @@ STEPS = (
     "anpr",
     "calls",
     "truth",
+    "broken rows",
     "manifest",
 )
 
@@ -80,6 +82,7 @@ def validate(cfg: SynthConfig) -> None:
         raise GenerateError(
             f"--start {cfg.start.isoformat()} is outside the supported years 1990-2100"
         )
+    cfg.broken_rows()  # a bad setting fails here, before any work
 
 
 def generate(
@@ -141,8 +144,11 @@ def _generate_into(cfg: SynthConfig, root: Path, report: Progress) -> dict[str, 
     _write_truth(world, offending, truth_dir)
     _copy_mappings(root / "mappings")
 
+    report("broken rows", 0.0)
+    broken = break_rows(root, cfg.seed, *cfg.broken_rows())
+
     report("manifest", 0.0)
-    files = _manifest(cfg, root)
+    files = _manifest(cfg, root, broken)
     report("manifest", 1.0)
     return files
 
@@ -357,7 +363,7 @@ def _copy_mappings(target: Path) -> None:
             (target / entry.name).write_text(entry.read_text(encoding="utf-8"), encoding="utf-8")
 
 
-def _manifest(cfg: SynthConfig, root: Path) -> dict[str, int]:
+def _manifest(cfg: SynthConfig, root: Path, broken: dict[str, int]) -> dict[str, int]:
     import pyarrow.parquet as pq
 
     files: dict[str, Any] = {}
@@ -373,6 +379,8 @@ def _manifest(cfg: SynthConfig, root: Path) -> dict[str, int]:
             count = 0
         rows[rel] = count
         files[rel] = {"rows": count, "sha256": file_digest(path), "bytes": path.stat().st_size}
+        if rel in broken:  # of `rows`, how many lines were broken on purpose
+            files[rel]["broken_rows"] = broken[rel]
     write_json(
         root / "manifest.json",
         {

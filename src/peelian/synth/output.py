@@ -148,9 +148,10 @@ class Truth:
         self.mentions.close()
 
 
-def write_parquet(path: Path, columns: dict[str, Any]) -> int:
+def write_parquet(path: Path, columns: dict[str, Any], schema: pa.Schema | None = None) -> int:
+    """Write `columns` as one Parquet file; `schema` types them even when empty."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(columns)
+    table = pa.table(columns, schema=schema)
     pq.write_table(table, str(path), compression="zstd")
     return int(table.num_rows)
 
