@@ -155,3 +155,30 @@ def gen_settings() -> dict[str, object]:
     from peelian.synth.config import load_settings
 
     return load_settings()
+
+
+def test_ingest_then_dq_print_their_tables(force: Path, tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    mappings = [str(force / "mappings" / f"{name}.yaml") for name in ("crime", "referrals")]
+    ingested = runner.invoke(app, ["ingest", "--hub", str(hub), "--quiet", *mappings])
+    assert ingested.exit_code == 0, ingested.output
+    assert "crime" in ingested.output
+    assert "referrals" in ingested.output
+    quality = runner.invoke(app, ["dq", "--hub", str(hub), "--source", "crime"])
+    assert quality.exit_code == 0, quality.output
+    assert "unknown_marking" in quality.output
+    assert "date_of_birth" in quality.output
+
+
+def test_ingest_of_a_wrong_mapping_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "people.yaml"
+    bad.write_text("format: peelian-mapping/1\nsource:\n  name: people\n", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", "--hub", str(tmp_path / "hub"), str(bad)])
+    assert result.exit_code == 2
+    assert "people.yaml" in result.output
+
+
+def test_dq_of_a_folder_that_is_not_a_hub_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dq", "--hub", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a Peelian hub" in result.output

@@ -34,7 +34,9 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, soft_wrap=True)
-out_console = Console()
+# Tables are for reading in full: when output goes to a file or a pipe, don't squeeze
+# them into 80 columns.
+out_console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _version(value: bool) -> None:

@@ -10,7 +10,7 @@ UI reads the same `dq_fields` table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from peelian.ingest.mapper import KIND_TABLE
@@ -89,13 +89,15 @@ class SourceQuality:
 def data_quality(con: Any) -> list[SourceQuality]:
     """The latest figures for every source in the hub."""
     runs = con.execute(
-        """SELECT source, rows_read, rows_accepted, rows_quarantined, finished_at
+        """SELECT source, rows_read, rows_accepted, rows_quarantined, epoch(finished_at)
            FROM ingest_runs QUALIFY row_number() OVER (PARTITION BY source
                                                       ORDER BY finished_at DESC) = 1
            ORDER BY source"""
     ).fetchall()
     out = []
-    for source, read, accepted, quarantined, finished in runs:
+    for source, read, accepted, quarantined, finished_epoch in runs:
+        # (epoch seconds: fetching TIMESTAMPTZ values would need pytz)
+        finished = datetime.fromtimestamp(finished_epoch, tz=UTC)
         reasons = con.execute(
             "SELECT reason, count(*) FROM quarantine WHERE source = ? GROUP BY reason "
             "ORDER BY 2 DESC, 1",
