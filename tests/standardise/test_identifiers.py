@@ -14,7 +14,6 @@ from peelian.standardise.identifiers import (
     format_cro_number,
     format_pnc_id,
     format_vrm,
-    is_uk_mobile,
     is_valid_cro_number,
     is_valid_nhs_number,
     is_valid_ni_number,
@@ -26,7 +25,6 @@ from peelian.standardise.identifiers import (
     normalise_ni_number,
     normalise_pnc_id,
     normalise_postcode,
-    normalise_uk_phone,
     normalise_upn,
     normalise_vrm,
     pnc_check_letter,
@@ -455,84 +453,3 @@ def test_normalise_postcode_is_idempotent_and_never_raises(text: str) -> None:
     if normalised is not None:
         assert normalise_postcode(normalised) == normalised
         assert normalised.count(" ") == 1
-
-
-# --- Phones ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "07700 900123",
-        "07700-900-123",
-        "+44 7700 900123",
-        "0044 7700 900123",
-        "447700900123",
-        "(07700) 900123",
-        "+44 (0)7700 900123",
-        "+447700900123",
-    ],
-)
-def test_uk_mobile_in_any_common_format_gives_the_same_e164(text: str) -> None:
-    assert normalise_uk_phone(text) == "+447700900123"
-
-
-@pytest.mark.parametrize(
-    ("text", "e164"),
-    [
-        ("0113 496 0000", "+441134960000"),
-        ("020 7946 0018", "+442079460018"),
-        ("0300 123 4567", "+443001234567"),
-        ("016977 4567", "+44169774567"),  # one of the ten-digit 01 numbers
-    ],
-)
-def test_uk_landline_normalises_to_e164(text: str, e164: str) -> None:
-    assert normalise_uk_phone(text) == e164
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "hello",
-        "999",
-        "07700 90012",  # too short
-        "07700 9001234",  # too long
-        "07700 900123 ext 4",
-        "+33 1 23 45 67 89",
-        "0033 1 23 45 67 89",
-        "0800 123 4567",
-        "7700 900123",  # no trunk 0 or country code
-        "07700 900+123",
-    ],
-)
-def test_uk_phone_garbage_gives_none(text: str) -> None:
-    assert normalise_uk_phone(text) is None
-
-
-def test_is_uk_mobile_accepts_only_plus_447_and_nine_digits() -> None:
-    assert is_uk_mobile("+447700900123")
-    assert not is_uk_mobile("+441134960000")
-    assert not is_uk_mobile("07700900123")
-    assert not is_uk_mobile("+4477009001234")
-
-
-@PROPERTY_SETTINGS
-@given(text=any_text)
-def test_normalise_uk_phone_is_idempotent_and_never_raises(text: str) -> None:
-    e164 = normalise_uk_phone(text)
-    if e164 is not None:
-        assert re.fullmatch(r"\+44[0-9]{9,10}", e164)
-        assert normalise_uk_phone(e164) == e164
-
-
-@PROPERTY_SETTINGS
-@given(text=any_text)
-def test_normalisers_never_raise_on_arbitrary_text(text: str) -> None:
-    normalise_pnc_id(text, today=TODAY)
-    normalise_cro_number(text)
-    normalise_ni_number(text)
-    normalise_nhs_number(text)
-    normalise_upn(text)
-    classify_vrm(text, today=TODAY)
-    format_vrm(text, today=TODAY)

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from tests.conftest import SMALL_FORCE, small_config
 
+from peelian.standardise.contact import parse_phone
 from peelian.standardise.identifiers import (
     classify_vrm,
-    is_uk_mobile,
     is_valid_cro_number,
     is_valid_nhs_number,
     is_valid_ni_number,
@@ -23,7 +23,6 @@ from peelian.standardise.identifiers import (
     is_valid_upn,
     normalise_pnc_id,
     normalise_postcode,
-    normalise_uk_phone,
 )
 from peelian.synth.config import load_settings
 from peelian.synth.generate import generate
@@ -175,7 +174,9 @@ def test_identifiers_pass_their_check_digit_rules(force: Path) -> None:
     assert all(is_valid_pnc_id(x) for x in pnc)
     assert all(is_valid_cro_number(x) for x in cro)
     assert len(set(pnc)) == len(pnc)
-    assert all(is_uk_mobile(normalise_uk_phone(p["mobile"]) or "") for p in people if p["mobile"])
+    assert all(
+        (parse_phone(p["mobile"]).e164 or "").startswith("+447") for p in people if p["mobile"]
+    )
     vehicles = truth(force, "vehicles")
     styles = Counter(classify_vrm(v["vrm"], today=START) for v in vehicles)
     assert None not in styles

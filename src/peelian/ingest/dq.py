@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from peelian.ingest.mapper import KIND_TABLE
-
-# Fields kept under other column names or inside structures.
-_COLUMN_OF = {"identifiers": "identifiers"}
+from peelian.ingest.mapper import FIELD_TYPES, KIND_TABLE
 
 
 def _mapped_fields(entity: dict[str, Any]) -> list[str]:
@@ -44,13 +41,13 @@ def compute_dq(con: Any, mapping: dict[str, Any], now: datetime) -> None:
         fields = _mapped_fields(entity)
         table = KIND_TABLE[entity["kind"]]
         present = []
+        types = FIELD_TYPES[entity["kind"]]
         for field in fields:
-            column = _COLUMN_OF.get(field, field)
-            quoted = f'"{column}"'
-            if field in ("identifiers", "aliases", "phones", "emails", "warning_markers"):
+            quoted = f'"{field}"'
+            if field == "identifiers" or types.get(field) == "list":
                 present.append(f"count(*) FILTER (WHERE len(k.{quoted}) > 0)")
-            elif table == "event" and column not in _EVENT_COLUMNS:
-                present.append(f"count(*) FILTER (WHERE k.attributes['{column}'] IS NOT NULL)")
+            elif table == "event" and field not in types:  # kept as an attribute
+                present.append(f"count(*) FILTER (WHERE k.attributes['{field}'] IS NOT NULL)")
             else:
                 present.append(f"count(k.{quoted})")
         select = ", ".join(["count(*)", *present])
@@ -69,9 +66,6 @@ def compute_dq(con: Any, mapping: dict[str, Any], now: datetime) -> None:
             rows.append((source, entity["as"], entity["kind"], field, total, filled, bad, now))
     if rows:
         con.executemany("INSERT INTO dq_fields VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
-
-_EVENT_COLUMNS = {"reference", "occurred", "start", "end", "recorded", "beat", "text"}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ ends up either accepted or quarantined, never neither.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,16 +122,17 @@ class _Made:
     table: pa.Table | None  # fields (None for refers_to)
     ref_source: str | None = None
     ref_id: pa.Array | None = None
+    every_row: pa.Table | None = None  # record-level entities: the fields on every row
 
 
 def _take(array: pa.Array, indices: pa.Array) -> pa.Array:
     return pc.take(array, indices)
 
 
-def interleave(columns: list[pa.Array], count: int) -> pa.Array:
+def interleave(columns: list[pa.Array], count: int, type_: pa.DataType = STRING) -> pa.Array:
     """Per row, a list of the non-null values of `columns` (row-major order)."""
     if not columns:
-        return pa.array([[] for _ in range(count)], type=pa.list_(STRING))
+        return pa.array([[] for _ in range(count)], type=pa.list_(type_))
     k = len(columns)
     stacked = pa.concat_arrays(columns)
     order = (np.arange(count)[:, None] + np.arange(k)[None, :] * count).ravel()
@@ -148,7 +148,7 @@ def interleave(columns: list[pa.Array], count: int) -> pa.Array:
 class BatchMapper:
     """Applies a loaded mapping (its validated `data` dict) to batches."""
 
-    def __init__(self, data: dict[str, Any], extract_time: Any = None) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self.source = data["source"]["name"]
         self.timezone = data["reader"].get("timezone", "UTC")
@@ -212,14 +212,12 @@ class BatchMapper:
                 "no_record_id",
                 "the row id is empty (its columns have no value)",
             )
-        marking, marking_bad = self._marking(frame)
+        marking, marking_bad, marking_raw = self._marking(frame)
         reject(
             marking_bad,
             "unknown_marking",
             pc.fill_null(
-                pc.binary_join_element_wise(
-                    pa.scalar("marking "), as_text(self._record_raw("marking", frame)), ""
-                ),
+                pc.binary_join_element_wise(pa.scalar("marking "), marking_raw, ""),
                 "",
             ),
         )
@@ -288,12 +286,6 @@ class BatchMapper:
         self._emit(out, made, accepted, frame, row_ids, record_ids, seq)
         return out
 
-    def _record_raw(self, key: str, frame: pa.Table) -> pa.Array:
-        spec = self.record.get(key)
-        if not spec:
-            return nulls(frame.num_rows)
-        return evaluate(spec, frame, self.timezone).raw
-
     def _record_value(self, key: str, frame: pa.Table) -> Evaluated | None:
         spec = self.record.get(key)
         return evaluate(spec, frame, self.timezone) if spec else None
@@ -304,17 +296,18 @@ class BatchMapper:
             return nulls(frame.num_rows)
         return pc.utf8_trim_whitespace(as_text(ev.values))
 
-    def _marking(self, frame: pa.Table) -> tuple[pa.Array, pa.Array]:
+    def _marking(self, frame: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """The marking per row, which rows hold an unknown one, and the raw text."""
         count = frame.num_rows
         default = self.data["source"]["default_marking"]
         ev = self._record_value("marking", frame)
         if ev is None:
-            return pa.array([default] * count, STRING), pa.array([False] * count)
+            return pa.array([default] * count, STRING), pa.array([False] * count), nulls(count)
         given = pc.utf8_upper(pc.utf8_trim_whitespace(as_text(ev.values)))
         known = pc.is_in(given, value_set=pa.array(MARKINGS, STRING))
         bad = pc.and_(pc.is_valid(given), pc.invert(pc.fill_null(known, False)))
         marking = pc.coalesce(given, pa.scalar(default))
-        return marking, pc.fill_null(bad, False)
+        return marking, pc.fill_null(bad, False), as_text(ev.raw)
 
     def _handling(self, frame: pa.Table) -> pa.Array:
         count = frame.num_rows
@@ -444,7 +437,16 @@ class BatchMapper:
             table, nonempty = self._fields(spec, frame)
             idx = _nonzero(pc.and_(mask, nonempty))
             mention_ids = self._mention_ids(_take(owner_ids, idx), spec["as"], None)
-            made.append(_Made(spec, idx, nulls(len(idx), pa.int64()), mention_ids, table.take(idx)))
+            made.append(
+                _Made(
+                    spec,
+                    idx,
+                    nulls(len(idx), pa.int64()),
+                    mention_ids,
+                    table.take(idx),
+                    every_row=table if scope_record else None,
+                )
+            )
         return made
 
     def _make_each(
@@ -580,21 +582,7 @@ class BatchMapper:
                 pc.if_else(mask, ev.problems, pa.scalar(None, STRING)),
                 ev.raw,
             )
-        if not structs:
-            return pa.array([[]] * count, pa.list_(_IDENTIFIER)), problems
-        k = len(structs)
-        stacked = pa.concat_arrays(structs)
-        order = (np.arange(count)[:, None] + np.arange(k)[None, :] * count).ravel()
-        items = stacked.take(pa.array(order))
-        valid = pc.is_valid(items)
-        kept = items.filter(valid)
-        counts = (
-            np.asarray(valid.to_numpy(zero_copy_only=False), np.int64).reshape(count, k).sum(axis=1)
-            if count
-            else np.zeros(0, np.int64)
-        )
-        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-        return pa.ListArray.from_arrays(offsets, kept), problems
+        return interleave(structs, count, _IDENTIFIER), problems
 
     def _check_grading(self, attributes: dict[str, pa.Array]) -> pa.Array:
         scheme = attributes.get("grading_scheme")
@@ -625,13 +613,12 @@ class BatchMapper:
         self, frame: pa.Table, record_ids: pa.Array, made: list[_Made]
     ) -> tuple[pa.Array, pa.Array] | None:
         """A row whose record-level entity disagrees with the record's first row."""
-        specs = [m.spec for m in made if m.spec.get("scope") == "record" and m.table is not None]
-        if not specs:
+        tables = [m.every_row for m in made if m.every_row is not None]
+        if not tables:
             return None
         count = frame.num_rows
         prints = []
-        for spec in specs:
-            table, _ = self._fields(spec, frame)
+        for table in tables:
             cols = [
                 as_text(table[c].combine_chunks())
                 if not pa.types.is_map(table[c].type)
@@ -793,8 +780,6 @@ class BatchMapper:
                 "idx": src.idx,
                 "el": _fill_el(src),
                 "from_id": _or_ref(src),
-                "from_ref_source": _ref_source(src),
-                "from_ref_id": _ref_id(src),
             }
         )
         right = pa.table(
@@ -903,7 +888,3 @@ def _lookup_table(transforms: list[Any]) -> str | None:
         if isinstance(transform, dict) and "lookup" in transform:
             return str(transform["lookup"])
     return None
-
-
-def iter_tables(tables: list[pa.Table]) -> Iterator[pa.Table]:
-    yield from (t for t in tables if t.num_rows)

@@ -209,7 +209,7 @@ def open_source(mapping: Mapping, batch_rows: int) -> tuple[Iterator[RawBatch], 
 
 
 _EMPTY = {
-    "rows": "SELECT * EXCLUDE (extract_time, ingested_at, run_id, deleted_at, content_hash), "
+    "rows": "SELECT * EXCLUDE (extract_time, ingested_at, run_id, deleted_at), "
     "0::BIGINT AS _seq FROM source_rows WHERE false",
     "mentions": "SELECT * EXCLUDE (run_id, deleted_at), 0::BIGINT AS _seq FROM mentions "
     "WHERE false",
@@ -257,11 +257,6 @@ class Staging:
                 )
             else:
                 body = _EMPTY[name]
-                if name == "rows":
-                    body = body.replace("WHERE false", "") + " WHERE false"
-                    body = body.replace(
-                        "0::BIGINT AS _seq FROM", "0::BIGINT AS _seq, '' AS content_hash FROM"
-                    )
             con.execute(f"CREATE TEMP VIEW stg_{name} AS {body}")
         if self.parts.get("quarantine"):
             files = str(self.folder / "quarantine" / "*.parquet").replace("'", "''")

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from peelian.reference import code_table
 from peelian.standardise import contact, dates, identifiers, names
+from peelian.standardise.batch import map_distinct
 
 STRING = pa.string()
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -46,17 +47,6 @@ def _combine(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         return array.combine_chunks()
     return array
-
-
-def map_distinct(array: pa.Array, fn: Callable[[Any], Any], type_: pa.DataType) -> pa.Array:
-    """`fn` applied once per distinct value of `array` (nulls stay null)."""
-    array = _combine(array)
-    if len(array) == 0:
-        return pa.array([], type=type_)
-    encoded = pc.dictionary_encode(array)
-    dictionary = encoded.dictionary.to_pylist()
-    mapped = pa.array([fn(v) for v in dictionary], type=type_)
-    return pc.take(mapped, encoded.indices)
 
 
 def as_text(array: pa.Array) -> pa.Array:
@@ -227,7 +217,7 @@ def _normaliser(kind: str) -> Callable[[str], tuple[Any, str | None]]:
     if kind == "phone":
 
         def phone(text: str) -> tuple[str, str | None]:
-            parsed = parse_phone_cached(text)
+            parsed = contact.parse_phone(text)
             return (parsed.e164 or text.strip()), parsed.problem
 
         return phone
@@ -247,12 +237,6 @@ def _normaliser(kind: str) -> Callable[[str], tuple[Any, str | None]]:
         return result, None
 
     return normalise
-
-
-@lru_cache(maxsize=1 << 16)
-def parse_phone_cached(text: str) -> contact.ParsedPhone:
-    """`contact.parse_phone`, remembered for the most recent numbers (it is slow)."""
-    return contact.parse_phone(text)
 
 
 def _lookup(table: str) -> Callable[[str], tuple[str, str | None]]:
@@ -325,16 +309,24 @@ def apply_transform(ev: Evaluated, transform: Any, timezone: str) -> Evaluated:
 
         pair = pa.struct([("surname", STRING), ("forenames", STRING)])
         return _checked(ev, split, pair)
-    if name in ("parse_date", "parse_datetime") and not pa.types.is_list(ev.values.type):
-        fast = _fast_parse(ev, tuple(arg), timezone, name == "parse_date")
-        if fast is not None:
-            return fast
-    if name == "parse_date_slow":
-        name = "parse_date"
-    if name == "parse_datetime_slow":
-        name = "parse_datetime"
-    if name == "parse_date":
-        formats = tuple(arg)
+    if name in ("parse_date", "parse_datetime"):
+        formats, date_only = tuple(arg), name == "parse_date"
+        if not pa.types.is_list(ev.values.type):
+            fast = _fast_parse(ev, formats, timezone, date_only)
+            if fast is not None:
+                return fast
+        return _parse_dates(ev, formats, timezone, date_only)
+    raise ValueError(f"unknown transform {name!r}")
+
+
+_ARROW_CODES = re.compile(r"%[dmYHMS]")
+
+
+def _parse_dates(
+    ev: Evaluated, formats: tuple[str, ...], timezone: str, date_only: bool
+) -> Evaluated:
+    """The full date parser (`peelian.standardise.dates`): reason codes, partial dates."""
+    if date_only:
         precision: dict[str, str | None] = {}
 
         def parse(text: str) -> tuple[Any, str | None]:
@@ -345,18 +337,12 @@ def apply_transform(ev: Evaluated, transform: Any, timezone: str) -> Evaluated:
         out = _checked(ev, parse, pa.date32())
         out.extra["precision"] = map_distinct(as_text(ev.values), precision.get, STRING)
         return out
-    if name == "parse_datetime":
-        formats = tuple(arg)
 
-        def parse_dt(text: str) -> tuple[Any, str | None]:
-            parsed = dates.parse_datetime(text, formats, timezone)
-            return parsed.value, parsed.problem
+    def parse_dt(text: str) -> tuple[Any, str | None]:
+        parsed = dates.parse_datetime(text, formats, timezone)
+        return parsed.value, parsed.problem
 
-        return _checked(ev, parse_dt, TIMESTAMP)
-    raise ValueError(f"unknown transform {name!r}")
-
-
-_ARROW_CODES = re.compile(r"%[dmYHMS]")
+    return _checked(ev, parse_dt, TIMESTAMP)
 
 
 def _fast_parse(
@@ -406,9 +392,7 @@ def _fast_parse(
     rest = Evaluated(
         pc.if_else(missed, text, pa.scalar(None, STRING)), ev.raw, ev.problems, dict(ev.extra)
     )
-    slow = apply_transform(
-        rest, {"parse_date_slow" if date_only else "parse_datetime_slow": list(formats)}, timezone
-    )
+    slow = _parse_dates(rest, formats, timezone, date_only)
     out = Evaluated(
         pc.if_else(missed, slow.values, fast.values),
         ev.raw,

@@ -26,7 +26,7 @@ import gzip
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-POSITION_COLUMNS = ("_file", "_row", "_line", "_raw")
 RAW_SAMPLE_CHARS = 4096  # how much of an over-long or binary line quarantine keeps
 _SNIFF_BYTES = 8192
 
@@ -323,6 +322,21 @@ def _csv_records(
             pending, quotes = [], 0
 
 
+class _OneRecord:
+    """An iterator that hands the CSV parser the current record, once."""
+
+    text: str | None = None
+
+    def __iter__(self) -> _OneRecord:
+        return self
+
+    def __next__(self) -> str:
+        text, self.text = self.text, None
+        if text is None:
+            raise StopIteration
+        return text
+
+
 def _csv_batches(
     files: list[SourceFile], spec: dict[str, Any], columns: list[str], batch_rows: int
 ) -> Iterator[RawBatch]:
@@ -331,6 +345,9 @@ def _csv_batches(
     max_line = int(spec.get("max_line_bytes", 1 << 24))
     max_lines = int(spec.get("max_record_lines", 100))
     width = len(columns)
+    # One parser for the whole source, fed one record at a time.
+    feed = _OneRecord()
+    parser = csv.reader(feed, **dialect)
     for source_file in files:
         batcher = _Batcher(batch_rows)
         header_pending = bool(spec.get("header", True))
@@ -353,34 +370,23 @@ def _csv_batches(
                     )
                 else:
                     raw = text.rstrip("\r\n")
+                    feed.text = text
                     try:
-                        values = next(csv.reader([text], **dialect))
-                    except csv.Error as exc:
+                        values = next(parser)
+                    except (csv.Error, StopIteration) as exc:
+                        reason, why = "broken_quote", f"the quoting of the row is broken: {exc}"
+                    else:
+                        if len(values) == width:
+                            batcher.rows.append(values)
+                            batcher.rows_meta.append((row_number, start, raw))
+                            reason = ""
+                        else:
+                            reason = "wrong_column_count"
+                            why = f"{len(values)} fields where the header has {width}"
+                    if reason:
                         batcher.rejects.append(
-                            RejectedRow(
-                                source_file.name,
-                                row_number,
-                                start,
-                                raw,
-                                "broken_quote",
-                                f"the quoting of the row is broken: {exc}",
-                            )
+                            RejectedRow(source_file.name, row_number, start, raw, reason, why)
                         )
-                        continue
-                    if len(values) != width:
-                        batcher.rejects.append(
-                            RejectedRow(
-                                source_file.name,
-                                row_number,
-                                start,
-                                raw,
-                                "wrong_column_count",
-                                f"{len(values)} fields where the header has {width}",
-                            )
-                        )
-                        continue
-                    batcher.rows.append(values)
-                    batcher.rows_meta.append((row_number, start, raw))
                 if batcher.full():
                     yield _csv_flush(batcher, columns, source_file.name)
         if batcher.rows or batcher.rejects:
@@ -634,9 +640,7 @@ def _with_positions(table: pa.Table, file: str, start: int, raw: pa.Array) -> pa
 # --------------------------------------------------------------------- SQL
 
 
-def read_sql(
-    spec: dict[str, Any], batch_rows: int, connect: Callable[[str], Any] | None = None
-) -> tuple[list[str], Iterator[RawBatch]]:
+def read_sql(spec: dict[str, Any], batch_rows: int) -> tuple[list[str], Iterator[RawBatch]]:
     """Rows of `spec["query"]` through SQLAlchemy, streamed in batches.
 
     `timeout_s` bounds the whole query: on PostgreSQL it is sent as the
@@ -736,7 +740,6 @@ def _sql_failure(safe_url: str, exc: BaseException, timeout_s: float) -> str:
 
 
 __all__ = [
-    "POSITION_COLUMNS",
     "RawBatch",
     "ReadPlan",
     "RejectedRow",

@@ -11,7 +11,6 @@ know pass through unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -23,13 +22,11 @@ from peelian.standardise.vehicles import vrm_misread_key
 STRING = pa.string()
 
 
-@lru_cache(maxsize=1 << 16)
-def _parse_phone(text: str) -> contact.ParsedPhone:
-    return contact.parse_phone(text)
+def map_distinct(array: pa.Array, fn: Callable[[Any], Any], type_: pa.DataType) -> pa.Array:
+    """`fn` applied once per distinct non-null value of `array` (nulls stay null).
 
-
-def _distinct(array: pa.Array, fn: Callable[[Any], Any], type_: pa.DataType) -> pa.Array:
-    """`fn` once per distinct non-null value of `array`."""
+    The one way Peelian runs Python over a column: per distinct value, never per row.
+    """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if len(array) == 0:
@@ -58,37 +55,41 @@ def _empty_to_null(array: pa.Array) -> pa.Array:
 
 
 def standardise_people(table: pa.Table) -> pa.Table:
-    surname = _empty_to_null(_distinct(_column(table, "surname"), names.normalise_name, STRING))
-    forenames = _empty_to_null(_distinct(_column(table, "forenames"), names.normalise_name, STRING))
-    first = _distinct(forenames, lambda v: (v.split() or [None])[0], STRING)
+    surname = _empty_to_null(map_distinct(_column(table, "surname"), names.normalise_name, STRING))
+    forenames = _empty_to_null(
+        map_distinct(_column(table, "forenames"), names.normalise_name, STRING)
+    )
+    first = map_distinct(forenames, lambda v: (v.split() or [None])[0], STRING)
     table = _set(table, "surname_std", surname)
     table = _set(table, "forenames_std", forenames)
     table = _set(table, "first_name_std", first)
     table = _set(
         table,
         "first_name_canonical",
-        _empty_to_null(_distinct(first, names.canonical_forename, STRING)),
+        _empty_to_null(map_distinct(first, names.canonical_forename, STRING)),
     )
     table = _set(
-        table, "surname_phonetic", _empty_to_null(_distinct(surname, names.phonetic_key, STRING))
+        table, "surname_phonetic", _empty_to_null(map_distinct(surname, names.phonetic_key, STRING))
     )
     return _set(
-        table, "first_name_phonetic", _empty_to_null(_distinct(first, names.phonetic_key, STRING))
+        table,
+        "first_name_phonetic",
+        _empty_to_null(map_distinct(first, names.phonetic_key, STRING)),
     )
 
 
 def standardise_vehicles(table: pa.Table) -> pa.Table:
     vrm = _column(table, "vrm")
-    style = _distinct(vrm, identifiers.classify_vrm, STRING)
+    style = map_distinct(vrm, identifiers.classify_vrm, STRING)
     table = _set(table, "vrm_style", style)
     table = _set(table, "vrm_valid", pc.is_valid(style))
-    return _set(table, "vrm_key", _distinct(vrm, vrm_misread_key, STRING))
+    return _set(table, "vrm_key", map_distinct(vrm, vrm_misread_key, STRING))
 
 
 def standardise_phones(table: pa.Table) -> pa.Table:
-    parsed = _distinct(
+    parsed = map_distinct(
         _column(table, "number"),
-        lambda v: (lambda p: {"valid": p.valid, "uk": p.uk})(_parse_phone(v)),
+        lambda v: (lambda p: {"valid": p.valid, "uk": p.uk})(contact.parse_phone(v)),
         pa.struct([("valid", pa.bool_()), ("uk", pa.bool_())]),
     )
     table = _set(table, "number_valid", parsed.field("valid"))
@@ -115,7 +116,7 @@ def standardise_places(table: pa.Table) -> pa.Table:
             "key": parsed.key,
         }
 
-    parsed = _distinct(joined, parse, _ADDRESS)
+    parsed = map_distinct(joined, parse, _ADDRESS)
     for field, column in (
         ("flat", "flat"),
         ("number", "house_number"),
@@ -132,7 +133,7 @@ def standardise_organisations(table: pa.Table) -> pa.Table:
     return _set(
         table,
         "name_std",
-        _empty_to_null(_distinct(_column(table, "name"), names.normalise_name, STRING)),
+        _empty_to_null(map_distinct(_column(table, "name"), names.normalise_name, STRING)),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -47,6 +48,9 @@ class ParsedPhone:
     problem: str | None
 
 
+# phonenumbers takes tens of microseconds a number and sources repeat numbers; the
+# cache is bounded, so memory stays bounded whatever the input.
+@lru_cache(maxsize=1 << 16)
 def parse_phone(text: str, region: str = "GB") -> ParsedPhone:
     """Read a phone number written in any common way; national numbers are in ``region``.
 

@@ -1,5 +1,6 @@
 """Clean and validate UK identifiers: PNC IDs, CRO numbers, NI numbers, NHS numbers,
-Unique Pupil Numbers, vehicle registration marks (VRMs), postcodes and phone numbers.
+Unique Pupil Numbers, vehicle registration marks (VRMs) and postcodes (phone numbers are
+in ``peelian.standardise.contact``).
 
 Every ``normalise_*`` function returns the canonical form, or ``None`` when the text is
 not a valid identifier. They never raise on arbitrary text, so a caller can keep the raw
@@ -48,10 +49,6 @@ Postcode (Royal Mail Programmer's Guide to the PAF; BS 7666):
     outward code A9, A99, AA9, AA99, A9A or AA9A; inward code a digit and two letters,
     never C, I, K, M, O or V; plus the special ``GIR 0AA``. The shape is checked, not
     whether the postcode exists.
-Phone (Ofcom National Telephone Numbering Plan):
-    UK numbers are stored in E.164 (``+447700900123``). Accepted national numbers: 07 + 9
-    digits (mobile range, as DOMAIN.md defines it), 01 + 8 or 9 digits, 02 + 9 digits and
-    03 + 9 digits. Other ranges (08, 09, short codes) and foreign numbers give ``None``.
 """
 
 import re
@@ -66,7 +63,6 @@ __all__ = [
     "format_cro_number",
     "format_pnc_id",
     "format_vrm",
-    "is_uk_mobile",
     "is_valid_cro_number",
     "is_valid_nhs_number",
     "is_valid_ni_number",
@@ -78,7 +74,6 @@ __all__ = [
     "normalise_ni_number",
     "normalise_pnc_id",
     "normalise_postcode",
-    "normalise_uk_phone",
     "normalise_upn",
     "normalise_vrm",
     "pnc_check_letter",
@@ -549,57 +544,3 @@ def postcode_area(postcode: str) -> str:
     """
     outward = _split_postcode(postcode)[0]
     return "".join(takewhile(str.isalpha, outward))
-
-
-# --- Phone numbers ---------------------------------------------------------------------
-
-# Digits with the usual separators, and at most one leading plus.
-_PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
-_NON_DIGITS = re.compile(r"[^0-9]")
-# UK significant numbers (after the trunk 0): 1 + 8 or 9 digits, 2/3/7 + 9 digits.
-_UK_SIGNIFICANT_NUMBER = re.compile(r"1[0-9]{8,9}|[237][0-9]{9}")
-_UK_MOBILE_E164 = re.compile(r"\+447[0-9]{9}")
-
-
-def normalise_uk_phone(text: str) -> str | None:
-    """Return a UK phone number in E.164 (``+44...``), or ``None`` if it is not one.
-
-    Accepts national (``07700 900123``, ``(07700) 900123``) and international forms
-    (``+44 7700 900123``, ``0044 7700 900123``, ``447700900123``, ``+44 (0)7700 900123``),
-    with spaces, hyphens, dots or brackets. Only 01, 02, 03 and 07 numbers are accepted.
-
-    >>> normalise_uk_phone("07700-900-123")
-    '+447700900123'
-    """
-    cleaned = _clean(text)
-    if cleaned is None or not _PHONE_TEXT.fullmatch(cleaned):
-        return None
-    digits = _NON_DIGITS.sub("", cleaned)
-    # After the country code, a bracketed trunk 0 ("+44 (0)7700...") is dropped.
-    if cleaned.startswith("+"):
-        if not digits.startswith("44"):
-            return None
-        significant = digits[2:].removeprefix("0")
-    elif digits.startswith("0044"):
-        significant = digits[4:].removeprefix("0")
-    elif digits.startswith("44"):
-        significant = digits[2:].removeprefix("0")
-    elif digits.startswith("0"):
-        # Another "00" international prefix leaves a leading 0 and fails the match below.
-        significant = digits[1:]
-    else:
-        return None
-    if not _UK_SIGNIFICANT_NUMBER.fullmatch(significant):
-        return None
-    return "+44" + significant
-
-
-def is_uk_mobile(e164: str) -> bool:
-    """Whether an E.164 number is in the UK mobile range: +447 followed by nine digits.
-
-    The 07 range also holds personal numbers (070) and pagers (076); they count here.
-
-    >>> is_uk_mobile("+447700900123"), is_uk_mobile("+441134960000")
-    (True, False)
-    """
-    return _UK_MOBILE_E164.fullmatch(e164) is not None
