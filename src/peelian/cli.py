@@ -477,5 +477,8 @@ def bench_ingest(
     out_console.print(table)
 
 
+# The resolve commands live in their own module; importing it registers them.
+from peelian import cli_resolve  # noqa: E402, F401
+
 if __name__ == "__main__":  # pragma: no cover
     app()

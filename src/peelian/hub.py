@@ -19,6 +19,7 @@ Tables written by the ingest (one row per ...):
 - `field_flags`: field-level problems (value kept as given, left out of keys).
 - `quarantine`: rows that could not be accepted, with raw content and reason.
 - `ingest_runs` and `dq_fields`: what each run read and wrote; data quality.
+- `sources`: each source's owner, priority (for survivorship) and default marking.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     rows_quarantined BIGINT NOT NULL, rows_new BIGINT NOT NULL, rows_changed BIGINT NOT NULL,
     rows_unchanged BIGINT NOT NULL, rows_deleted BIGINT NOT NULL, mentions BIGINT NOT NULL,
     links BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    source VARCHAR NOT NULL, owner VARCHAR, priority INTEGER NOT NULL, marking VARCHAR,
+    extract VARCHAR NOT NULL, run_id VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dq_fields (
     source VARCHAR NOT NULL, slot VARCHAR NOT NULL, kind VARCHAR NOT NULL,

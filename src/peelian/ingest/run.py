@@ -522,6 +522,19 @@ def ingest_mapping(
                 "links": result["links"],
             },
         )
+        meta = mapping.data["source"]
+        con.execute("DELETE FROM sources WHERE source = $source", {"source": source})
+        con.execute(
+            "INSERT INTO sources VALUES ($source, $owner, $priority, $marking, $extract, $run)",
+            {
+                "source": source,
+                "owner": meta.get("owner"),
+                "priority": int(meta["priority"]),
+                "marking": meta.get("default_marking"),
+                "extract": "full" if full else "delta",
+                "run": run_id,
+            },
+        )
         compute_dq(con, mapping.data, now)
         _drop_staging(con)
         con.execute("COMMIT")

@@ -1,0 +1,259 @@
+"""Opening the state database: the URL, the engine, locking and migrations.
+
+SQLite is the default (one file, WAL mode so readers never wait for the
+writer, foreign keys on); PostgreSQL serves a multi-user deployment. Every
+write transaction takes one lock first, `BEGIN IMMEDIATE` on SQLite and a
+transaction-scoped advisory lock on PostgreSQL, so that audit appends from
+several processes form one gapless chain. State writes are small and rare
+next to reads, so one lock costs little and keeps the reasoning simple.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+
+from peelian.state import audit, decisions
+from peelian.state.audit import AuditEvent, AuditVerification
+from peelian.state.decisions import Decision, DecisionKind
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# One advisory lock key for all state writes on PostgreSQL ("PEELIAN" in ASCII, then 1).
+WRITE_LOCK_KEY = 0x5045454C49414E01
+# Seconds a SQLite writer waits for another to commit before giving up.
+SQLITE_BUSY_TIMEOUT = 30
+POSTGRES_CONNECT_TIMEOUT = 10
+# Execution option that marks a connection's transactions as writes.
+_WRITE = "peelian_state_write"
+
+
+class StateError(Exception):
+    """The state database can't be opened (bad URL, unreachable, not migratable)."""
+
+
+def database_url(url: str | Path) -> sa.URL:
+    """The SQLAlchemy URL for `url`: a SQLite or PostgreSQL URL, or a file path (SQLite).
+
+    >>> database_url("state.db").drivername
+    'sqlite'
+    >>> database_url("postgresql://peelian@db/peelian").drivername
+    'postgresql+psycopg'
+    """
+    if isinstance(url, Path) or "://" not in url:
+        return sa.URL.create("sqlite", database=str(Path(url).expanduser().absolute()))
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StateError(f"{url!r} is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        # Peelian ships psycopg 3; SQLAlchemy's bare default would be psycopg2.
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise StateError(
+            f"the state database must be SQLite or PostgreSQL, not {backend} "
+            f"({parsed.render_as_string()}); e.g. sqlite:///data/state.db or "
+            "postgresql+psycopg://peelian@dbhost/peelian"
+        )
+    return parsed
+
+
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (see _sqlite_begin); the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _sqlite_begin(con: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock at BEGIN, so a writer reads the last audit row
+    # already holding it; reads stay DEFERRED and never wait for a writer (WAL).
+    mode = "IMMEDIATE" if con.get_execution_options().get(_WRITE) else "DEFERRED"
+    con.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(url: sa.URL) -> sa.Engine:
+    """An engine for the state database, with the SQLite settings above."""
+    if url.get_backend_name() == "postgresql":
+        return sa.create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
+        )
+    if url.database not in (None, "", ":memory:"):
+        folder = Path(url.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"can't create {folder} for the state database: {exc}") from None
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def alembic_config(
+    url: str | Path | None = None, connection: sa.Connection | None = None
+) -> Config:
+    """Alembic's configuration, built in code: the scripts ship inside the package.
+
+    Give a `connection` to migrate through it, or a `url` for Alembic commands
+    such as `revision --autogenerate` (see migrations/env.py).
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    if url is not None:
+        config.attributes["url"] = database_url(url)
+    return config
+
+
+class State:
+    """The operational state database (use `State.open`, and as a context manager).
+
+    Example:
+
+        with State.open("data/state.db") as state:
+            state.add_decision("same", "person", "crime:C1:suspect", "custody:K7:detainee",
+                               by="analyst1", reason="same PNC id on both")
+            assert state.verify_audit().ok
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{_WRITE: True})
+
+    @classmethod
+    def open(cls, url: str | Path) -> State:
+        """Connect to the state database and migrate it to the latest schema.
+
+        `url` is a `sqlite:///path` or `postgresql+psycopg://user@host/db` URL, or a
+        plain file path meaning SQLite (its folder is created if missing).
+        """
+        parsed = database_url(url)
+        state = cls(create_engine(parsed))
+        shown = parsed.render_as_string(hide_password=True)
+        try:
+            with state._write() as con:
+                command.upgrade(alembic_config(connection=con), "head")
+        except sa.exc.DBAPIError as exc:
+            state.close()
+            raise StateError(f"can't open the state database {shown}: {exc.orig}") from None
+        except CommandError as exc:
+            # Typically a database migrated by a newer Peelian than this one.
+            state.close()
+            raise StateError(
+                f"can't migrate the state database {shown}: {exc} (was it made by a newer "
+                "Peelian? Upgrade this one to open it)"
+            ) from None
+        except Exception:
+            state.close()
+            raise
+        return state
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction holding the state write lock (see the module docstring)."""
+        with self._writer.begin() as con:
+            if self.dialect == "postgresql":
+                con.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            yield con
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as con:
+            yield con
+
+    # Match decisions (see decisions.py).
+
+    def add_decision(
+        self, kind: DecisionKind, entity_type: str, a: str, b: str, *, by: str, reason: str
+    ) -> Decision:
+        """Record that records `a` and `b` are the same, or different, with the reason.
+
+        A newer decision on the same pair supersedes the active one. Raises
+        ValueError for an empty reason, or when `a` and `b` are the same record.
+        """
+        with self._write() as con:
+            return decisions.add(con, kind, entity_type, a, b, by=by, reason=reason)
+
+    def revoke_decision(self, decision_id: int, *, by: str, reason: str) -> Decision:
+        """Revoke an active decision (it is kept, marked revoked). LookupError if unknown."""
+        with self._write() as con:
+            return decisions.revoke(con, decision_id, by=by, reason=reason)
+
+    def decisions(self, entity_type: str | None = None, active_only: bool = True) -> list[Decision]:
+        """Decisions oldest first, for one entity type or all; active ones unless told."""
+        with self._read() as con:
+            return decisions.find(con, entity_type, active_only=active_only)
+
+    # The audit log (see audit.py).
+
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+        purpose: str | None = None,
+        client: str | None = None,
+        outcome: str = "ok",
+    ) -> AuditEvent:
+        """Append an event to the audit chain: the one audit writer.
+
+        Example:
+
+            state.append_audit("pc1234", "entity.view", target="entity:P-81F2",
+                               purpose="stop check", client="10.0.0.7")
+        """
+        with self._write() as con:
+            return audit.append(
+                con,
+                actor,
+                action,
+                target=target,
+                detail=detail,
+                purpose=purpose,
+                client=client,
+                outcome=outcome,
+            )
+
+    def audit_events(self, *, after: int = 0, limit: int | None = None) -> list[AuditEvent]:
+        """Audit events with seq greater than `after`, oldest first."""
+        with self._read() as con:
+            return audit.events(con, after=after, limit=limit)
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the whole audit chain; names the first edited, missing or moved row."""
+        with self._read() as con:
+            return audit.verify(con)

@@ -1,0 +1,151 @@
+"""The tables of the state database, as SQLAlchemy Core (what the code queries).
+
+The schema itself is made by the Alembic migrations in `migrations/versions/`;
+`tests/state/test_state_open.py` checks that these definitions and the
+migrated database agree, so a column added here needs a migration too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so the value is
+    stored as naive UTC and read back as aware UTC. Naive values are refused.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone; use UTC")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Constraint names are fixed so that migrations can name what they alter.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    # argon2 hash; null for users who sign in through the force's identity provider.
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("role", sa.String(50), nullable=False),
+    sa.Column("vetting", sa.String(20), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column(
+        "team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+)
+
+# An operation is a compartment: records marked with it are seen by its team only.
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+)
+
+# Analysts' link (same) and unlink (different) decisions, applied on every refresh.
+# A pair is stored in sorted order (a < b); at most one decision per pair is active.
+match_decisions = sa.Table(
+    "match_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("entity_type", sa.Text, nullable=False),
+    sa.Column("a", sa.Text, nullable=False),
+    sa.Column("b", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_by", sa.Text, nullable=True),
+    sa.Column("revoke_reason", sa.Text, nullable=True),
+    sa.CheckConstraint("kind IN ('same', 'different')", name="kind"),
+    sa.CheckConstraint("a <> b", name="two_records"),
+    sa.CheckConstraint(
+        "(revoked_at IS NULL AND revoked_by IS NULL AND revoke_reason IS NULL)"
+        " OR (revoked_at IS NOT NULL AND revoked_by IS NOT NULL AND revoke_reason IS NOT NULL)",
+        name="revoked_together",
+    ),
+    sa.Index("ix_match_decisions_entity_type", "entity_type", "created_at"),
+    sa.Index(
+        "ux_match_decisions_active_pair",
+        "entity_type",
+        "a",
+        "b",
+        unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)
+
+# The audit log: append-only (triggers refuse UPDATE and DELETE) and hash-chained.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=True),
+    # The canonical JSON text that was hashed, kept byte for byte.
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("purpose", sa.Text, nullable=True),
+    sa.Column("client", sa.Text, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_events_actor", "actor", "seq"),
+    sa.Index("ix_audit_events_target", "target", "seq"),
+)

@@ -1,0 +1,86 @@
+"""The constrained clustering: what it joins, what it refuses and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peelian.resolve.cluster import Traits, cluster, dobs_compatible, forenames_compatible
+
+
+def person(
+    first: str | None = None,
+    dob: dt.date | None = None,
+    surname: str = "SMITH",
+    ids: dict[str, set[str]] | None = None,
+) -> Traits:
+    t = Traits()
+    if first:
+        t.forenames.add((first, first, first[:3], surname))
+    if dob:
+        t.dobs.add(dob)
+    t.ids.update(ids or {})
+    return t
+
+
+def test_dates_of_birth_written_with_a_slip_are_compatible() -> None:
+    d = dt.date(1990, 3, 12)
+    assert dobs_compatible(d, dt.date(1990, 12, 3))  # day and month swapped
+    assert dobs_compatible(d, dt.date(1991, 3, 12))  # year out by one
+    assert dobs_compatible(d, dt.date(1990, 3, 13))  # one digit
+    assert not dobs_compatible(d, dt.date(1965, 7, 2))  # father and son
+
+
+def test_forenames_by_nickname_typo_initial_or_swap_are_compatible() -> None:
+    assert forenames_compatible(
+        ("BILL", "WILLIAM", "BL", "JONES"), ("WILLIAM", "WILLIAM", "WLM", "X")
+    )
+    assert forenames_compatible(("JONATHAN", "J1", "J", "S"), ("JONATHON", "J2", "K", "S"))
+    assert forenames_compatible(("J", None, None, "S"), ("JOHN", "JOHN", "JN", "S"))
+    assert forenames_compatible(("SMITH", None, None, "JOHN"), ("JOHN", None, None, "SMITH"))
+    assert not forenames_compatible(("AMY", "AMY", "AM", "S"), ("ZOE", "ZOE", "S", "S"))
+
+
+def test_a_name_only_mention_does_not_chain_father_and_son() -> None:
+    father = person("JOHN", dt.date(1965, 7, 2))
+    son = person("JOHN", dt.date(1992, 1, 30))
+    name_only = person("JOHN")
+    result = cluster([father, son, name_only], [(2, 0, 9.0, "model"), (2, 1, 8.0, "model")])
+    assert result.labels[2] == result.labels[0]
+    assert result.labels[1] != result.labels[0]
+    assert [r.reason for r in result.refusals] == ["different dates of birth"]
+
+
+def test_twins_are_not_chained_through_a_surname_and_dob_only_mention() -> None:
+    dob = dt.date(2008, 5, 5)
+    twin_a, twin_b, bare = person("AMY", dob), person("ZOE", dob), person(None, dob)
+    result = cluster([twin_a, twin_b, bare], [(2, 0, 7.0, "model"), (2, 1, 7.0, "model")])
+    assert result.labels[0] != result.labels[1]
+    assert result.refusals[0].reason == "different forenames"
+
+
+def test_different_identifiers_of_one_scheme_are_refused_even_on_a_strong_edge() -> None:
+    a = person("JOHN", ids={"pnc": {"2003/0062845E"}})
+    b = person("JOHN", ids={"pnc": {"2001/0000001Z"}})
+    result = cluster([a, b], [(0, 1, 40.0, "model")], strong_weight=15.0)
+    assert result.labels[0] != result.labels[1]
+    assert result.refusals[0].reason == "different pnc identifiers"
+
+
+def test_a_strong_edge_outweighs_a_differing_forename_but_a_decision_does_not() -> None:
+    a, b = person("AMY"), person("ZOE")
+    assert len(set(cluster([a, b], [(0, 1, 20.0, "model")], strong_weight=15.0).labels)) == 1
+    a, b = person("AMY"), person("AMY")
+    a.tags.add((7, 0))
+    a.forbidden.add((7, 1))
+    b.tags.add((7, 1))
+    b.forbidden.add((7, 0))
+    result = cluster([a, b], [(0, 1, 50.0, "model")], strong_weight=15.0)
+    assert result.labels[0] != result.labels[1]
+    assert result.refusals[0].reason == "analyst decision: not the same"
+
+
+def test_forced_joins_come_first_and_are_never_refused() -> None:
+    a, b = person("AMY", dt.date(2000, 1, 1)), person("ZOE", dt.date(1950, 6, 6))
+    result = cluster([a, b], [], [(0, 1, "decision #1")])
+    assert result.labels[0] == result.labels[1]
+    assert result.spanning == [(0, 1, float("inf"), "decision #1")]
