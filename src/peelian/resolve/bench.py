@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import resource
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from peelian.hub import Hub
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from peelian.resolve.run import RESOLVE_MEMORY_LIMIT, peak_memory_mb
 
 
 def _peelian(hub_path: str, truth: str) -> dict[str, Any]:
@@ -31,7 +27,7 @@ def _peelian(hub_path: str, truth: str) -> dict[str, Any]:
     with Hub(Path(hub_path)) as hub:
         summary = resolve(hub)
         seconds = time.perf_counter() - began
-        peak = _peak_mb()
+        peak = peak_memory_mb()
         scores = evaluate(hub.con, Path(truth)).overall
     return {
         "seconds": seconds,
@@ -49,7 +45,6 @@ def _baseline(hub_path: str, truth: str) -> dict[str, Any]:
 
     from peelian.resolve.evaluate import evaluate
     from peelian.resolve.features import build_person_features
-    from peelian.resolve.run import RESOLVE_MEMORY_LIMIT
 
     began = time.perf_counter()
     with Hub(Path(hub_path)) as hub:
@@ -98,7 +93,7 @@ def _baseline(hub_path: str, truth: str) -> dict[str, Any]:
                     FROM splink_baseline.{clusters.physical_name.split(".")[-1]}"""
             )
             seconds = time.perf_counter() - began
-            peak = _peak_mb()
+            peak = peak_memory_mb()
             scores = evaluate(con, Path(truth), membership="baseline_membership").overall
         finally:
             con.execute("SET schema = 'main'")

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -257,10 +256,3 @@ def explain_entity(con: duckdb.DuckDBPyConnection, entity_id: str) -> EntityExpl
         ).fetchall()
     ]
     return EntityExplanation(entity_id, str(row[0]), row[1], golden, mentions, edges, history)
-
-
-def model_path(hub: Path) -> Path | None:
-    pointer = hub / "models" / "person-latest.json"
-    if not pointer.exists():
-        return None
-    return hub / "models" / pointer.read_text(encoding="utf-8").strip()

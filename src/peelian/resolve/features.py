@@ -22,6 +22,21 @@ SINGLE_VALUED_SCHEMES = (
     "collar_number",
 )
 
+# Every person mention's valid identifiers, once: the features and the clustering
+# of nameless mentions (an officer by collar number) both read it.
+PERSON_IDS = """
+CREATE OR REPLACE TEMP TABLE person_ids AS
+SELECT mention_id,
+       list(DISTINCT i.scheme || coalesce('@' || i.issuer, '') || ':' || i.value) AS ids,
+       list(DISTINCT i.scheme || coalesce('@' || i.issuer, ''))
+           FILTER (WHERE i.scheme IN {single}) AS id_schemes,
+       list(DISTINCT i.scheme || coalesce('@' || i.issuer, '') || ':' || i.value)
+           FILTER (WHERE i.scheme IN {single}) AS single_ids
+FROM (SELECT mention_id, unnest(identifiers) AS i FROM person)
+WHERE i.valid AND i.value IS NOT NULL
+GROUP BY ALL
+""".replace("{single}", "(" + ", ".join(f"'{s}'" for s in SINGLE_VALUED_SCHEMES) + ")")
+
 PERSON_FEATURES = """
 CREATE OR REPLACE TEMP TABLE person_features AS
 WITH live AS (
@@ -41,17 +56,6 @@ linked_places AS (
                     THEN pl.postcode || '|' || pl.house_number END) AS postcode_house
     FROM links l JOIN place pl ON pl.mention_id = l.to_mention
     WHERE l.type = 'LIVES_AT' AND l.deleted_at IS NULL
-    GROUP BY ALL
-),
-ids AS (
-    SELECT mention_id,
-           list(DISTINCT i.scheme || coalesce('@' || i.issuer, '') || ':' || i.value) AS ids,
-           list(DISTINCT i.scheme || coalesce('@' || i.issuer, ''))
-               FILTER (WHERE i.scheme IN {single}) AS id_schemes,
-           list(DISTINCT i.scheme || coalesce('@' || i.issuer, '') || ':' || i.value)
-               FILTER (WHERE i.scheme IN {single}) AS single_ids
-    FROM (SELECT mention_id, unnest(identifiers) AS i FROM person)
-    WHERE i.valid AND i.value IS NOT NULL
     GROUP BY ALL
 )
 SELECT
@@ -84,15 +88,17 @@ FROM person p
 JOIN live USING (mention_id)
 LEFT JOIN linked_phones ph USING (mention_id)
 LEFT JOIN linked_places lp USING (mention_id)
-LEFT JOIN ids USING (mention_id)
+LEFT JOIN person_ids ids USING (mention_id)
 WHERE p.surname_std IS NOT NULL OR p.first_name_std IS NOT NULL
-""".replace("{single}", "(" + ", ".join(f"'{s}'" for s in SINGLE_VALUED_SCHEMES) + ")")
+"""
 
 
 def build_person_features(con: duckdb.DuckDBPyConnection) -> int:
     """Create the temp table `person_features` of the named person mentions (a mention
     with no name, such as an officer known by collar number, is resolved by its
-    identifiers alone); return how many mentions it holds."""
+    identifiers alone), and `person_ids` of every person mention's identifiers;
+    return how many named mentions there are."""
+    con.execute(PERSON_IDS)
     con.execute(PERSON_FEATURES)
     # fetchall, not fetchone: a half-read result would block Splink on this connection
     rows = con.execute("SELECT count(*) FROM person_features").fetchall()

@@ -187,29 +187,6 @@ def comparisons() -> list[dict[str, Any]]:
     ]
 
 
-FEATURE_COLUMNS = (
-    "unique_id",
-    "source",
-    "first_name",
-    "first_name_canon",
-    "first_name_ph",
-    "surname",
-    "surname_ph",
-    "dob",
-    "dob_swap",
-    "dob_ym",
-    "dob_year",
-    "sex",
-    "postcode",
-    "address_key",
-    "postcode_house",
-    "phones",
-    "emails",
-    "ids",
-    "id_schemes",
-)
-
-
 def settings() -> dict[str, Any]:
     return {
         "link_type": "dedupe_only",

@@ -58,10 +58,6 @@ CREATE TABLE IF NOT EXISTS review_queue (
     entity_l VARCHAR, entity_r VARCHAR, match_weight DOUBLE, match_probability DOUBLE,
     reason VARCHAR NOT NULL, impact BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS person_scores (
-    mention_l VARCHAR NOT NULL, mention_r VARCHAR NOT NULL, match_weight DOUBLE,
-    match_probability DOUBLE, match_key VARCHAR
-);
 """
 
 
@@ -97,7 +93,8 @@ class ResolveSummary:
     model_path: Path | None = None
 
 
-def _peak_mb() -> float:
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -146,7 +143,7 @@ def resolve(
     t0 = time.perf_counter()
     problems: list[str] = []
     applied = _cluster_people(con, decisions, threshold_weight, problems)
-    _cluster_by_keys(con)
+    con.execute(KEY_CLUSTERS)
     phases.append(Phase("clustering", time.perf_counter() - t0))
     say("clustering: done")
 
@@ -179,7 +176,7 @@ def resolve(
             applied,
             problems,
             phases,
-            _peak_mb(),
+            peak_memory_mb(),
             saved,
         )
         con.execute(
@@ -248,17 +245,11 @@ def _cluster_people(
     nodes = con.sql(
         """SELECT p.mention_id, f.unique_id IS NOT NULL AS named,
                   f.dob, f.first_name, f.first_name_canon, f.first_name_ph, f.surname,
-                  coalesce(f.single_ids, ids.single_ids, []) AS single_ids
+                  coalesce(ids.single_ids, []) AS single_ids
            FROM person p
            JOIN mentions m USING (mention_id)
            LEFT JOIN person_features f ON f.unique_id = p.mention_id
-           LEFT JOIN (
-               SELECT mention_id,
-                      list(DISTINCT i.scheme || coalesce('@' || i.issuer, '') || ':' || i.value)
-                          FILTER (WHERE i.scheme IN ('collar_number', 'pnc', 'cro', 'ni',
-                                  'nhs', 'upn', 'passport', 'driving_licence')) AS single_ids
-               FROM (SELECT mention_id, unnest(identifiers) AS i FROM person)
-               WHERE i.valid GROUP BY 1) ids USING (mention_id)
+           LEFT JOIN person_ids ids USING (mention_id)
            WHERE m.deleted_at IS NULL
            ORDER BY p.mention_id"""
     ).to_arrow_table()
@@ -445,10 +436,6 @@ FROM organisation JOIN live USING (mention_id)
 """
 
 
-def _cluster_by_keys(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(KEY_CLUSTERS)
-
-
 def _write_edges_and_review(
     con: duckdb.DuckDBPyConnection, run_id: str, review_weight: float, threshold_weight: float
 ) -> None:
@@ -457,13 +444,6 @@ def _write_edges_and_review(
         """INSERT INTO match_edges
            SELECT e.entity_id, s.mention_l, s.mention_r, s.match_weight, s.via
            FROM person_spanning s JOIN entity_membership e ON e.mention_id = s.mention_l"""
-    )
-    con.execute("DELETE FROM person_scores")
-    con.execute(
-        """INSERT INTO person_scores
-           SELECT unique_id_l, unique_id_r, match_weight, match_probability, match_key
-           FROM person_pairs WHERE match_weight >= $low""",
-        {"low": review_weight},
     )
     con.execute("DELETE FROM review_queue")
     con.execute(
