@@ -174,7 +174,8 @@ def demo_cmd(
         bool, typer.Option("--force", help="Replace an existing demo folder.")
     ] = False,
 ) -> None:
-    """Build a small synthetic force and run every stage that exists so far.
+    """Build a small synthetic force and run every stage that exists so far
+    (generate, ingest, resolve).
 
     Example:
 
@@ -184,13 +185,19 @@ def demo_cmd(
     _summary(files, out)
     hub = out / "hub"
     _run_ingest(hub, [out / "mappings"], 50_000, False)
+    from peelian.cli_resolve import _run_resolve
+
+    _run_resolve(hub, None, None, None, None, False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate, ingest.\n"
+        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"
         f"The hub is {hub}: `peelian dq --hub {hub}` shows data quality per source; the rows "
         "the generator broke on purpose are in its quarantine table.\n"
-        "Resolve, search and the web UI (with its login) arrive with their issues; "
+        f"`peelian eval resolve --hub {hub} --truth {out}/truth` scores the entities; "
+        f"`peelian review --hub {hub}` lists uncertain pairs and `peelian explain --hub {hub} "
+        "ENTITY_ID` shows how an entity was built.\n"
+        "Search and the web UI (with its login) arrive with their issues; "
         "`make demo` will run them here as they land."
     )
 

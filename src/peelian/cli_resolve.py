@@ -105,14 +105,14 @@ def _run_resolve(
 
 
 def _resolve_table(summary: ResolveSummary, hub_path: Path) -> None:
-    table = Table(title=f"Resolved {hub_path} (run {summary.run_id})")
+    table = Table(title=f"Resolved {hub_path}")
     table.add_column("entity type")
     table.add_column("entities", justify="right")
     for entity_type, n in summary.entities.items():
         table.add_row(entity_type, f"{n:,}")
     out_console.print(table)
     out_console.print(
-        f"person mentions matched: {summary.person_mentions:,}; "
+        f"run {summary.run_id}; person mentions matched: {summary.person_mentions:,}; "
         f"pairs compared: {summary.pairs_compared:,}; "
         f"history: {', '.join(f'{k} {v:,}' for k, v in sorted(summary.history.items())) or '-'}; "
         f"review queue: {summary.review_items:,}; decisions applied: {summary.decisions_applied}"
