@@ -355,38 +355,30 @@ def explain_cmd(
     )
 
 
-def _anchor(hub: Path, ref: str, other: str) -> tuple[str, str]:
-    """A decision names mentions, which persist across refreshes; an entity ID may
-    move to another cluster. An entity is recorded by one of its mentions (not
-    `other`), chosen as the one joined most strongly; returns (mention, note)."""
+def _check_ref(hub: Path, ref: str) -> str:
+    """A decision's side: a mention ID (stable across refreshes) or an entity ID,
+    kept as given. An entity stands for all its mentions as of each run; if a later
+    run retires the ID, for the entities that took its mentions (see resolve)."""
+    import duckdb
+
     with _open_hub(hub, read_only=True) as opened:
         con = opened.con
-        if con.execute(
-            "SELECT count(*) FROM mentions WHERE mention_id = $r", {"r": ref}
-        ).fetchall()[0][0]:
-            return ref, ""
-        try:
-            rows = con.execute(
-                """SELECT e.mention_id FROM entity_membership e
-                   LEFT JOIN match_edges m
-                     ON m.mention_l = e.mention_id OR m.mention_r = e.mention_id
-                   WHERE e.entity_id = $e AND e.mention_id <> $o
-                   GROUP BY e.mention_id ORDER BY count(m.mention_l) DESC, e.mention_id LIMIT 1""",
-                {"e": ref, "o": other},
-            ).fetchall()
-        except Exception:
-            rows = []
-    if not rows:
-        raise _fail(f"{ref} is neither a mention nor an entity with another mention in {hub}")
-    return str(rows[0][0]), f" (entity {ref}, recorded by its mention {rows[0][0]})"
+        for sql in (
+            "SELECT count(*) FROM mentions WHERE mention_id = $r",
+            "SELECT count(*) FROM entity_membership WHERE entity_id = $r",
+        ):
+            try:
+                if con.execute(sql, {"r": ref}).fetchall()[0][0]:
+                    return ref
+            except duckdb.CatalogException:
+                break  # not resolved yet: no entities
+    raise _fail(f"{ref} is neither a mention nor an entity in {hub}")
 
 
 def _decide(
     kind: str, hub: Path, state: str | None, a: str, b: str, by: str, reason: str, entity_type: str
 ) -> None:
-    a, note_a = _anchor(hub, a, b)
-    b, note_b = _anchor(hub, b, a)
-    reason = reason + note_a + note_b
+    a, b = _check_ref(hub, a), _check_ref(hub, b)
     with _open_state(hub, state) as opened:
         try:
             decision = opened.add_decision(kind, entity_type, a, b, by=by, reason=reason)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ Tables written by the ingest (one row per ...):
 - `field_flags`: field-level problems (value kept as given, left out of keys).
 - `quarantine`: rows that could not be accepted, with raw content and reason.
 - `ingest_runs` and `dq_fields`: what each run read and wrote; data quality.
-- `sources`: each source's owner, priority (for survivorship) and default marking.
+- `sources`: each source's owner, priority (for survivorship), default marking and
+  how its bare names are resolved.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ CREATE TABLE IF NOT EXISTS sources (
     source VARCHAR NOT NULL, owner VARCHAR, priority INTEGER NOT NULL, marking VARCHAR,
     extract VARCHAR NOT NULL, run_id VARCHAR NOT NULL
 );
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS bare_names VARCHAR;
 CREATE TABLE IF NOT EXISTS dq_fields (
     source VARCHAR NOT NULL, slot VARCHAR NOT NULL, kind VARCHAR NOT NULL,
     field VARCHAR NOT NULL, mentions BIGINT NOT NULL, present BIGINT NOT NULL,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from peelian.resolve.cluster import Traits, cluster, dobs_compatible, forenames_compatible
+from peelian.resolve.cluster import (
+    Clustering,
+    Name,
+    Traits,
+    cluster,
+    dobs_compatible,
+    forenames_compatible,
+)
 
 
 def person(
@@ -84,3 +91,93 @@ def test_forced_joins_come_first_and_are_never_refused() -> None:
     result = cluster([a, b], [], [(0, 1, "decision #1")])
     assert result.labels[0] == result.labels[1]
     assert result.spanning == [(0, 1, float("inf"), "decision #1")]
+
+
+# ---------------------------------------------------------------- bare names
+
+
+def bare_case(
+    rows: list[tuple[str, str, dt.date | None, bool]],
+    edges: list[tuple[int, int, float | None, str]] | None = None,
+    attachable: list[bool] | None = None,
+) -> Clustering:
+    """rows: (forename, surname, dob, rich); canonical forms: BILL -> WILLIAM."""
+    canon = {"BILL": "WILLIAM", "WILL": "WILLIAM"}
+    names = [Name(f, canon.get(f, f), f[:2], s, s[:3]) for f, s, _, _ in rows]
+    traits = [person(None, dob, s) for _, s, dob, _ in rows]
+    for t, n in zip(traits, names, strict=True):
+        t.forenames.add(n.forename)
+    rich = [r for _, _, _, r in rows]
+    return cluster(
+        traits,
+        edges or [],
+        names=names,
+        rich=rich,
+        attachable=attachable if attachable is not None else [True] * len(rows),
+    )
+
+
+def test_a_bare_name_joins_the_one_known_person_who_bears_it() -> None:
+    dob = dt.date(1990, 3, 12)
+    result = bare_case(
+        [
+            ("WILLIAM", "HARGREAVES", dob, True),
+            ("BILL", "HARGREAVES", None, False),  # nickname
+            ("WILLIAM", "HARGREAVSE", None, False),  # typo
+            ("HARGREAVES", "WILLIAM", None, False),  # swapped
+            ("W", "HARGREAVES", None, False),  # an initial is never enough
+            ("AMY", "HARGREAVES", None, False),  # another forename
+        ]
+    )
+    labels = result.labels
+    assert labels[0] == labels[1] == labels[2] == labels[3]
+    assert len({labels[0], labels[4], labels[5]}) == 3
+    assert result.ambiguous == []
+    assert {via for *_, via in result.spanning} == {"name"}
+
+
+def test_a_bare_name_fitting_two_people_stays_apart_unless_one_is_far_better_known() -> None:
+    one, two = dt.date(1965, 7, 2), dt.date(1992, 1, 30)
+    result = bare_case(
+        [
+            ("JOHN", "SMITH", one, True),
+            ("JOHN", "SMITH", two, True),
+            ("JOHN", "SMITH", None, False),
+        ]
+    )
+    assert len(set(result.labels)) == 3
+    assert [(a.node, sorted(a.candidates)) for a in result.ambiguous] == [(2, [0, 1])]
+
+    # the father is seen five times (joined by the model), the son once
+    rows = [("JOHN", "SMITH", one, True)] * 5 + [("JOHN", "SMITH", two, True)]
+    edges: list[tuple[int, int, float | None, str]] = [(0, i, 20.0, "model") for i in range(1, 5)]
+    result = bare_case([*rows, ("JOHN", "SMITH", None, False)], edges)
+    assert result.labels[6] == result.labels[0] != result.labels[5]
+    assert result.spanning[-1][3] == "name: the best-known of its bearers"
+
+
+def test_bare_names_nobody_is_known_by_join_each_other_only_when_the_source_allows() -> None:
+    rows: list[tuple[str, str, dt.date | None, bool]] = [
+        ("ISABEL", "CARTWRIGHT", None, False),
+        ("ISABEL", "CARTWRIGHT", None, False),
+        ("ISABEL", "CARTWRIGHTT", None, False),
+        ("ISABEL", "CARTWRIGHT", None, False),
+    ]
+    result = bare_case(rows, attachable=[True, True, True, False])
+    assert result.labels[0] == result.labels[1] == result.labels[2] != result.labels[3]
+
+
+def test_a_bare_name_never_overrides_an_analysts_not_the_same() -> None:
+    known = person("JOHN", dt.date(1965, 7, 2), "SMITH")
+    bare = person("JOHN", None, "SMITH")
+    known.tags.add((1, 0))
+    bare.forbidden.add((1, 0))
+    result = cluster(
+        [known, bare],
+        [],
+        names=[Name("JOHN", "JOHN", "JN", "SMITH", "SM0")] * 2,
+        rich=[True, False],
+        attachable=[True, True],
+    )
+    assert result.labels[0] != result.labels[1]
+    assert result.refusals[0].reason == "analyst decision: not the same"

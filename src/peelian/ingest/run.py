@@ -525,8 +525,10 @@ def ingest_mapping(
         meta = mapping.data["source"]
         con.execute("DELETE FROM sources WHERE source = $source", {"source": source})
         con.execute(
-            "INSERT INTO sources VALUES ($source, $owner, $priority, $marking, $extract, $run)",
+            "INSERT INTO sources (source, owner, priority, marking, extract, run_id, bare_names)"
+            " VALUES ($source, $owner, $priority, $marking, $extract, $run, $bare_names)",
             {
+                "bare_names": meta.get("bare_names", "keep_apart"),
                 "source": source,
                 "owner": meta.get("owner"),
                 "priority": int(meta["priority"]),

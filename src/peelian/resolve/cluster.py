@@ -11,6 +11,11 @@ first and two clusters are joined only if nothing they hold contradicts:
 
 A refused join goes to the review queue with its reason. An analyst's "the
 same" decision joins clusters before any scored edge and is never refused.
+
+A mention that holds nothing but a name (an intelligence subject, a caller) is
+joined last, by `attach_name_only`: to the one person the hub knows by a
+compatible name, or, if the hub knows nobody by that name, to other name-only
+mentions of exactly that name. Where two or more people fit, it stays apart.
 """
 
 from __future__ import annotations
@@ -94,19 +99,72 @@ def conflict(a: Traits, b: Traits, *, strong: bool = False) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A mention's name as the name-only pass compares it (standardised forms)."""
+
+    first: str
+    canon: str | None
+    first_ph: str | None
+    surname: str
+    surname_ph: str | None
+
+    @property
+    def forename(self) -> Forename:
+        return (self.first, self.canon, self.first_ph, self.surname)
+
+
+def surnames_compatible(a: Name, b: Name) -> bool:
+    """The same surname, or one a typo of the other."""
+    if a.surname == b.surname:
+        return True
+    similarity = jellyfish.jaro_winkler_similarity(a.surname, b.surname)
+    return similarity >= 0.92 or (
+        a.surname_ph is not None and a.surname_ph == b.surname_ph and similarity >= 0.85
+    )
+
+
+def names_compatible(a: Name, b: Name) -> bool:
+    """Could a bare name `a` be the person named `b`? Stricter than the clustering's
+    forename check: no initials and no sounds-alike forenames, as a name is all the
+    evidence there is. Forename and surname may be swapped."""
+
+    def same_forename(x: Name, y: Name) -> bool:
+        return (
+            x.first == y.first
+            or (x.canon is not None and x.canon == y.canon)
+            or jellyfish.jaro_winkler_similarity(x.first, y.first) >= 0.92
+        )
+
+    if same_forename(a, b) and surnames_compatible(a, b):
+        return True
+    swapped = Name(a.surname, None, a.surname_ph, a.first, a.first_ph)
+    return same_forename(swapped, b) and surnames_compatible(swapped, b)
+
+
 @dataclass(frozen=True)
 class Refusal:
     left: int
     right: int
-    weight: float
+    weight: float | None
     reason: str
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """A name-only mention whose name fits more than one person."""
+
+    node: int
+    candidates: tuple[int, ...]  # a node of each cluster it could be
 
 
 @dataclass
 class Clustering:
     labels: list[int]  # node -> root node
-    spanning: list[tuple[int, int, float, str]]  # edges that joined clusters: (l, r, w, via)
+    # edges that joined clusters: (l, r, weight or None for a join by rule, via)
+    spanning: list[tuple[int, int, float | None, str]]
     refusals: list[Refusal]
+    ambiguous: list[Ambiguous] = field(default_factory=list)
 
 
 class Clusterer:
@@ -118,7 +176,7 @@ class Clusterer:
         self.parent = list(range(n))
         self.size = [1] * n
         self.traits: dict[int, Traits] = {i: t for i, t in enumerate(traits) if t is not None}
-        self.spanning: list[tuple[int, int, float, str]] = []
+        self.spanning: list[tuple[int, int, float | None, str]] = []
         self.refusals: list[Refusal] = []
 
     def find(self, x: int) -> int:
@@ -150,13 +208,16 @@ class Clusterer:
             self._join(ra, rb)
             self.spanning.append((a, b, float("inf"), via))
 
-    def offer(self, a: int, b: int, weight: float, via: str) -> bool:
+    def offer(self, a: int, b: int, weight: float | None, via: str) -> bool:
+        """Join the clusters of `a` and `b` unless they conflict; `weight` None is a
+        join by rule (never strong)."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
         ta, tb = self.traits.get(ra), self.traits.get(rb)
         if ta is not None and tb is not None:
-            reason = conflict(ta, tb, strong=weight >= self.strong_weight)
+            strong = weight is not None and weight >= self.strong_weight
+            reason = conflict(ta, tb, strong=strong)
             if reason is not None:
                 self.refusals.append(Refusal(a, b, weight, reason))
                 return False
@@ -170,19 +231,109 @@ class Clusterer:
         )
 
 
+# A bare name fitting several people goes to the one who holds at least this many
+# times the mentions of any other (a name in an intelligence report is far more
+# often the force's well-known nominal than a namesake seen once).
+DOMINANT = 5
+
+
+def attach_name_only(
+    clusterer: Clusterer,
+    names: Sequence[Name | None],
+    rich: Sequence[bool],
+    attachable: Sequence[bool],
+) -> list[Ambiguous]:
+    """Join clusters made only of bare names (`rich[i]` False: no date of birth,
+    address, phone, email or identifier) to the one rich cluster with a compatible
+    name; if there is none, to other bare-name clusters of exactly the same
+    (canonical) forename and surname. A bare name that fits two or more rich
+    clusters is left alone and returned. Forename initials are never enough."""
+    rich_roots = {clusterer.find(i) for i, r in enumerate(rich) if r and names[i] is not None}
+    index: dict[str, list[int]] = {}
+    poor: dict[int, list[int]] = {}
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        root = clusterer.find(i)
+        if root in rich_roots:
+            for key in {name.surname, name.surname_ph}:
+                if key:
+                    index.setdefault(key, []).append(i)
+        elif len(name.first) > 1 and attachable[i]:
+            poor.setdefault(root, []).append(i)
+
+    ambiguous: list[Ambiguous] = []
+    unknown: list[list[int]] = []
+    for members in poor.values():
+        found: dict[int, int] = {}  # candidate cluster root -> one of its nodes
+        for i in members:
+            q = names[i]
+            assert q is not None
+            for key in {q.surname, q.surname_ph, q.first, q.first_ph}:
+                for j in index.get(key, ()) if key else ():
+                    other = names[j]
+                    assert other is not None
+                    if names_compatible(q, other):
+                        found.setdefault(clusterer.find(j), j)
+        if len(found) == 1:
+            clusterer.offer(members[0], next(iter(found.values())), None, "name")
+            continue
+        by_size = sorted(found.values(), key=lambda j: -clusterer.size[clusterer.find(j)])
+        if (
+            len(by_size) > 1
+            and clusterer.size[clusterer.find(by_size[0])]
+            >= DOMINANT * (clusterer.size[clusterer.find(by_size[1])])
+        ):
+            clusterer.offer(members[0], by_size[0], None, "name: the best-known of its bearers")
+        else:
+            if found:
+                ambiguous.append(Ambiguous(members[0], tuple(found.values())))
+            unknown.append(members)
+
+    # Bare names with no rich match: join those whose names are compatible, within
+    # blocks of the same surname (sound).
+    blocks: dict[str, list[int]] = {}
+    for members in unknown:
+        for i in members:
+            q = names[i]
+            assert q is not None
+            blocks.setdefault(q.surname_ph or q.surname, []).append(i)
+    for block in blocks.values():
+        for x, i in enumerate(block):
+            qi = names[i]
+            assert qi is not None
+            for j in block[x + 1 :]:
+                qj = names[j]
+                assert qj is not None
+                if clusterer.find(i) != clusterer.find(j) and names_compatible(qi, qj):
+                    clusterer.offer(i, j, None, "name")
+    return ambiguous
+
+
 def cluster(
     traits: Sequence[Traits | None],
-    edges: Iterable[tuple[int, int, float, str]],
+    edges: Iterable[tuple[int, int, float | None, str]],
     forced: Iterable[tuple[int, int, str]] = (),
     *,
     strong_weight: float = float("inf"),
+    names: Sequence[Name | None] | None = None,
+    rich: Sequence[bool] | None = None,
+    attachable: Sequence[bool] | None = None,
 ) -> Clustering:
     """Cluster nodes: `forced` joins first, then `edges` (l, r, weight, via), which
     must come strongest first. An edge of `strong_weight` or more is only refused
-    for a decision or a conflicting identifier."""
+    for a decision or a conflicting identifier. With `names` and `rich`, bare-name
+    mentions are attached last (`attach_name_only`)."""
     clusterer = Clusterer(traits, strong_weight)
     for a, b, via in forced:
         clusterer.force(a, b, via)
     for a, b, weight, via in edges:
         clusterer.offer(a, b, weight, via)
-    return clusterer.result()
+    ambiguous = []
+    if names is not None and rich is not None:
+        ambiguous = attach_name_only(
+            clusterer, names, rich, attachable if attachable is not None else [True] * len(names)
+        )
+    result = clusterer.result()
+    result.ambiguous = ambiguous
+    return result

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from peelian.hub import Hub
-from peelian.resolve.cluster import Traits, cluster
+from peelian.resolve.cluster import Name, Traits, cluster, names_compatible
 from peelian.resolve.entities import TABLES as ENTITY_TABLES
 from peelian.resolve.entities import assign_ids, golden_records
 from peelian.resolve.features import build_person_features
@@ -35,6 +35,9 @@ from peelian.resolve.model import Phase, drop_work, load_model, train_and_score
 # threshold are offered for review.
 DEFAULT_THRESHOLD_WEIGHT = 6.0
 DEFAULT_REVIEW_WEIGHT = 0.0
+# A model edge with a bare name (no date of birth, address, phone, email or
+# identifier) on one side must be this strong: its weight comes from the name alone.
+BARE_NAME_WEIGHT = 10.0
 # An edge this strong overrides the forename and date-of-birth checks of the
 # clustering (see cluster.py); identifiers and analysts' decisions still hold.
 STRONG_WEIGHT = 15.0
@@ -234,6 +237,31 @@ def _save_model(hub: Hub, run_id: str, model_json: dict[str, Any]) -> Path | Non
 
 # ------------------------------------------------------------------ people
 
+# Pairs of people party to two records that refer to each other (an incident and
+# the crime it became, a custody record and its crime). Bearing compatible names,
+# they are one person: the caller is the victim, the detainee the suspect.
+LINKED_PARTIES = """
+WITH live_links AS (SELECT * FROM links WHERE deleted_at IS NULL),
+linked AS (
+    SELECT l.from_mention AS e1, coalesce(l.to_mention, t.mention_id) AS e2
+    FROM live_links l
+    LEFT JOIN mentions t
+      ON l.to_mention IS NULL AND t.kind = 'event' AND t.deleted_at IS NULL
+     AND t.source = l.to_ref_source AND t.record_id = l.to_ref_id
+    WHERE l.type = 'LINKED_TO'
+),
+party AS (
+    SELECT from_mention AS person, to_mention AS event
+    FROM live_links WHERE type = 'PARTY_TO'
+)
+SELECT DISTINCT a.person, b.person
+FROM linked
+JOIN party a ON a.event = linked.e1
+JOIN party b ON b.event = linked.e2
+WHERE a.person <> b.person
+ORDER BY ALL
+"""
+
 
 def _cluster_people(
     con: duckdb.DuckDBPyConnection,
@@ -245,11 +273,15 @@ def _cluster_people(
     nodes = con.sql(
         """SELECT p.mention_id, f.unique_id IS NOT NULL AS named,
                   f.dob, f.first_name, f.first_name_canon, f.first_name_ph, f.surname,
-                  coalesce(ids.single_ids, []) AS single_ids
+                  f.surname_ph, coalesce(ids.single_ids, []) AS single_ids,
+                  f.dob_year IS NOT NULL OR f.postcode IS NOT NULL OR len(f.phones) > 0
+                      OR len(f.ids) > 0 OR len(f.emails) > 0 AS rich,
+                  coalesce(s.bare_names = 'attach', FALSE) AS attachable
            FROM person p
            JOIN mentions m USING (mention_id)
            LEFT JOIN person_features f ON f.unique_id = p.mention_id
            LEFT JOIN person_ids ids USING (mention_id)
+           LEFT JOIN sources s ON s.source = m.source
            WHERE m.deleted_at IS NULL
            ORDER BY p.mention_id"""
     ).to_arrow_table()
@@ -279,6 +311,19 @@ def _cluster_people(
         traits.append(t)
 
     forced, applied = _apply_decisions(con, decisions, index, traits, problems)
+    names = [
+        Name(first, canon, ph, surname, surname_ph) if first and surname else None
+        for first, canon, ph, surname, surname_ph in zip(
+            nodes.column("first_name").to_pylist(),
+            nodes.column("first_name_canon").to_pylist(),
+            nodes.column("first_name_ph").to_pylist(),
+            nodes.column("surname").to_pylist(),
+            nodes.column("surname_ph").to_pylist(),
+            strict=True,
+        )
+    ]
+    rich = [bool(r) for r in nodes.column("rich").to_pylist()]
+    attachable = [bool(r) for r in nodes.column("attachable").to_pylist()]
 
     edges_table = con.sql(
         """SELECT unique_id_l, unique_id_r, match_weight FROM person_pairs
@@ -293,7 +338,17 @@ def _cluster_people(
             edges_table.column(2).to_pylist(),
             strict=True,
         ):
-            yield index[a], index[b], float(w), "model"
+            ia, ib = index[a], index[b]
+            # A bare name is mostly the name-only pass's to judge (cluster.py): the
+            # model takes it only on a very rare name, never two bare names together.
+            if (rich[ia] and rich[ib]) or ((rich[ia] or rich[ib]) and w >= BARE_NAME_WEIGHT):
+                yield ia, ib, float(w), "model"
+        for a, b in con.execute(LINKED_PARTIES).fetchall():
+            if a not in index or b not in index:
+                continue
+            na, nb = names[index[a]], names[index[b]]
+            if na is not None and nb is not None and names_compatible(na, nb):
+                yield index[a], index[b], None, "linked record"
         # Mentions with no name (an officer by collar number, say) join by identifier.
         by_id: dict[str, int] = {}
         for i, (named, ids) in enumerate(
@@ -310,7 +365,15 @@ def _cluster_people(
                 if first != i:
                     yield first, i, float("inf"), "identifier"
 
-    result = cluster(traits, edges(), forced, strong_weight=STRONG_WEIGHT)
+    result = cluster(
+        traits,
+        edges(),
+        forced,
+        strong_weight=STRONG_WEIGHT,
+        names=names,
+        rich=rich,
+        attachable=attachable,
+    )
     roots = [mention_ids[r] for r in result.labels]
     clusters_arrow = pa.table({"mention_id": mention_ids, "cluster_key": roots})
     con.register("clusters_arrow", clusters_arrow)
@@ -357,12 +420,7 @@ def _apply_decisions(
     previous: dict[str, list[str]] = {}
     wanted = {x for d in decisions if d.entity_type == "person" for x in (d.a, d.b)}
     if wanted - index.keys():
-        rows = con.execute(
-            "SELECT entity_id, list(mention_id) FROM entity_membership"
-            " WHERE entity_id IN (SELECT unnest($ids)) GROUP BY 1",
-            {"ids": sorted(wanted - index.keys())},
-        ).fetchall()
-        previous = {str(e): list(ms) for e, ms in rows}
+        previous = _entity_mentions(con, sorted(wanted - index.keys()))
 
     def side(ref: str) -> list[int]:
         if ref in index:
@@ -401,6 +459,35 @@ def _apply_decisions(
                 t.tags.add((d.id, mine))
                 t.forbidden.add((d.id, theirs))
     return forced, applied
+
+
+def _entity_mentions(con: duckdb.DuckDBPyConnection, refs: list[str]) -> dict[str, list[str]]:
+    """The mentions of each entity ID in `refs` as of the previous run. An ID that a
+    run retired (its cluster merged into another, or split) stands for the entities
+    that took its mentions, followed through later runs."""
+    out: dict[str, list[str]] = {}
+    for ref in refs:
+        frontier, seen = {ref}, set()
+        members: list[str] = []
+        while frontier:
+            seen |= frontier
+            rows = con.execute(
+                "SELECT entity_id, list(mention_id ORDER BY mention_id) FROM entity_membership"
+                " WHERE entity_id IN (SELECT unnest($ids)) GROUP BY 1",
+                {"ids": sorted(frontier)},
+            ).fetchall()
+            found = {str(e) for e, _ in rows}
+            for _, ms in rows:
+                members.extend(ms)
+            successors = con.execute(
+                "SELECT DISTINCT unnest(related) FROM entity_history"
+                " WHERE event = 'retired' AND entity_id IN (SELECT unnest($ids))",
+                {"ids": sorted(frontier - found)},
+            ).fetchall()
+            frontier = {str(r) for (r,) in successors} - seen
+        if members:
+            out[ref] = sorted(set(members))
+    return out
 
 
 # ------------------------------------------------------------------ objects and places
