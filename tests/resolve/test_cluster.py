@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from peelian.resolve.cluster import (
+    SHARED_ID,
     Clustering,
     Name,
     Traits,
@@ -148,11 +149,11 @@ def test_a_bare_name_fitting_two_people_stays_apart_unless_one_is_far_better_kno
     assert len(set(result.labels)) == 3
     assert [(a.node, sorted(a.candidates)) for a in result.ambiguous] == [(2, [0, 1])]
 
-    # the father is seen five times (joined by the model), the son once
-    rows = [("JOHN", "SMITH", one, True)] * 5 + [("JOHN", "SMITH", two, True)]
-    edges: list[tuple[int, int, float | None, str]] = [(0, i, 20.0, "model") for i in range(1, 5)]
+    # the father is seen ten times (joined by the model), the son once
+    rows = [("JOHN", "SMITH", one, True)] * 10 + [("JOHN", "SMITH", two, True)]
+    edges: list[tuple[int, int, float | None, str]] = [(0, i, 20.0, "model") for i in range(1, 10)]
     result = bare_case([*rows, ("JOHN", "SMITH", None, False)], edges)
-    assert result.labels[6] == result.labels[0] != result.labels[5]
+    assert result.labels[11] == result.labels[0] != result.labels[10]
     assert result.spanning[-1][3] == "name: the best-known of its bearers"
 
 
@@ -181,3 +182,20 @@ def test_a_bare_name_never_overrides_an_analysts_not_the_same() -> None:
     )
     assert result.labels[0] != result.labels[1]
     assert result.refusals[0].reason == "analyst decision: not the same"
+
+
+def test_an_identifier_in_common_outweighs_one_slip_but_not_two() -> None:
+    pnc = {"pnc": {"2003/0062845E"}}
+
+    def pair(a: str, b: str, dob_b: dt.date) -> list[Traits | None]:
+        dob = dt.date(1907, 11, 24)
+        return [person(a, dob, ids=dict(pnc)), person(b, dob_b, ids=dict(pnc))]
+
+    result = cluster(pair("ASHLEE", "ELIZA", dt.date(1907, 11, 24)), [(0, 1, 9.0, SHARED_ID)])
+    assert result.labels[0] == result.labels[1]
+    result = cluster(pair("JAMES", "MALAKAI", dt.date(1914, 4, 10)), [(0, 1, 9.0, SHARED_ID)])
+    assert result.labels[0] != result.labels[1]
+    assert result.refusals[0].reason == "different dates of birth"
+    # without the identifier in common, the one slip is refused
+    result = cluster(pair("ASHLEE", "ELIZA", dt.date(1907, 11, 24)), [(0, 1, 9.0, "model")])
+    assert result.labels[0] != result.labels[1]

@@ -1,8 +1,10 @@
 """Resolve on data Peelian did not generate: FEBRL dataset3, default settings.
 
 The issue's target is F1 >= 0.98; today's resolver reaches precision 1.000 and
-F1 0.90 (recall is lost to the forename and date-of-birth checks that keep twins
-apart; see docs/benchmarks.md). These assertions guard what it reaches now.
+F1 0.956. Most of the recall still lost is pairs that share the social-security
+number but differ in forename, surname and date of birth: by the issue's own rule
+(a shared identifier with conflicting names and dates of birth goes to review)
+they are offered for review, not merged. These assertions guard what it reaches now.
 """
 
 from __future__ import annotations
@@ -35,4 +37,4 @@ def test_febrl_dataset3_resolves_precisely_with_default_settings(tmp_path: Path)
     assert result.matched_mentions == 5000
     assert scores.true_entities == 2000
     assert scores.precision >= 0.99
-    assert scores.f1 >= 0.89
+    assert scores.f1 >= 0.95

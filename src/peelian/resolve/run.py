@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from peelian.hub import Hub
-from peelian.resolve.cluster import Name, Traits, cluster, names_compatible
+from peelian.resolve.cluster import SHARED_ID, Name, Traits, cluster, names_compatible
 from peelian.resolve.entities import TABLES as ENTITY_TABLES
 from peelian.resolve.entities import assign_ids, golden_records
 from peelian.resolve.features import build_person_features
@@ -326,23 +326,25 @@ def _cluster_people(
     attachable = [bool(r) for r in nodes.column("attachable").to_pylist()]
 
     edges_table = con.sql(
-        """SELECT unique_id_l, unique_id_r, match_weight FROM person_pairs
+        """SELECT unique_id_l, unique_id_r, match_weight, list_has_any(ids_l, ids_r)
+           FROM person_pairs
            WHERE match_weight >= $t ORDER BY match_weight DESC, unique_id_l, unique_id_r""",
         params={"t": threshold_weight},
     ).to_arrow_table()
 
     def edges() -> Any:
-        for a, b, w in zip(
+        for a, b, w, shared in zip(
             edges_table.column(0).to_pylist(),
             edges_table.column(1).to_pylist(),
             edges_table.column(2).to_pylist(),
+            edges_table.column(3).to_pylist(),
             strict=True,
         ):
             ia, ib = index[a], index[b]
             # A bare name is mostly the name-only pass's to judge (cluster.py): the
             # model takes it only on a very rare name, never two bare names together.
             if (rich[ia] and rich[ib]) or ((rich[ia] or rich[ib]) and w >= BARE_NAME_WEIGHT):
-                yield ia, ib, float(w), "model"
+                yield ia, ib, float(w), SHARED_ID if shared else "model"
         for a, b in con.execute(LINKED_PARTIES).fetchall():
             if a not in index or b not in index:
                 continue
