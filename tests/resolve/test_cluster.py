@@ -133,7 +133,7 @@ def test_a_bare_name_joins_the_one_known_person_who_bears_it() -> None:
     labels = result.labels
     assert labels[0] == labels[1] == labels[2] == labels[3]
     assert len({labels[0], labels[4], labels[5]}) == 3
-    assert result.ambiguous == []
+    assert result.refusals == []  # AMY fits nobody known, and so is no one's namesake
     assert {via for *_, via in result.spanning} == {"name"}
 
 
@@ -147,7 +147,10 @@ def test_a_bare_name_fitting_two_people_stays_apart_unless_one_is_far_better_kno
         ]
     )
     assert len(set(result.labels)) == 3
-    assert [(a.node, sorted(a.candidates)) for a in result.ambiguous] == [(2, [0, 1])]
+    assert sorted((r.left, r.right, r.reason) for r in result.refusals) == [
+        (2, 0, "the name alone fits 2 known people"),
+        (2, 1, "the name alone fits 2 known people"),
+    ]
 
     # the father is seen ten times (joined by the model), the son once
     rows = [("JOHN", "SMITH", one, True)] * 10 + [("JOHN", "SMITH", two, True)]

@@ -12,10 +12,12 @@ first and two clusters are joined only if nothing they hold contradicts:
 A refused join goes to the review queue with its reason. An analyst's "the
 same" decision joins clusters before any scored edge and is never refused.
 
-A mention that holds nothing but a name (an intelligence subject, a caller) is
-joined last, by `attach_name_only`: to the one person the hub knows by a
-compatible name, or, if the hub knows nobody by that name, to other name-only
-mentions of exactly that name. Where two or more people fit, it stays apart.
+A mention that holds nothing but a name (an intelligence subject, a caller),
+from a source whose mapping allows it, is joined last, by `attach_name_only`: to
+the one person the hub knows by a compatible name, or to the best known of
+several such people if they hold ten times the mentions of any other; if the hub
+knows nobody by that name, to other bare mentions of a compatible name. Otherwise
+it stays apart, and each person it could be goes to the review queue.
 """
 
 from __future__ import annotations
@@ -161,21 +163,12 @@ class Refusal:
     reason: str
 
 
-@dataclass(frozen=True)
-class Ambiguous:
-    """A name-only mention whose name fits more than one person."""
-
-    node: int
-    candidates: tuple[int, ...]  # a node of each cluster it could be
-
-
 @dataclass
 class Clustering:
     labels: list[int]  # node -> root node
     # edges that joined clusters: (l, r, weight or None for a join by rule, via)
     spanning: list[tuple[int, int, float | None, str]]
     refusals: list[Refusal]
-    ambiguous: list[Ambiguous] = field(default_factory=list)
 
 
 class Clusterer:
@@ -254,12 +247,14 @@ def attach_name_only(
     names: Sequence[Name | None],
     rich: Sequence[bool],
     attachable: Sequence[bool],
-) -> list[Ambiguous]:
+) -> None:
     """Join clusters made only of bare names (`rich[i]` False: no date of birth,
-    address, phone, email or identifier) to the one rich cluster with a compatible
-    name; if there is none, to other bare-name clusters of exactly the same
-    (canonical) forename and surname. A bare name that fits two or more rich
-    clusters is left alone and returned. Forename initials are never enough."""
+    address, phone, email or identifier; `attachable[i]`: its source allows it) to
+    the one rich cluster with a compatible name (`names_compatible`), or to the one
+    of several holding `DOMINANT` times the mentions of any other; if no rich
+    cluster fits, to other bare names that are compatible. A bare name fitting
+    several rich clusters, none dominant, stays apart: a refusal per cluster it
+    could be, for review. Forename initials are never enough."""
     rich_roots = {clusterer.find(i) for i, r in enumerate(rich) if r and names[i] is not None}
     # blocking key (surname, or its sound) -> each distinct rich name -> its clusters
     index: dict[str, dict[Name, set[int]]] = {}
@@ -287,7 +282,6 @@ def attach_name_only(
             compatible[q] = list(out.values())
         return compatible[q]
 
-    ambiguous: list[Ambiguous] = []
     unknown: list[list[int]] = []
     for members in poor.values():
         found: dict[int, int] = {}  # candidate cluster root -> one of its nodes
@@ -308,7 +302,8 @@ def attach_name_only(
         ):
             clusterer.offer(members[0], by_size[0], None, "name: the best-known of its bearers")
         elif found:
-            ambiguous.append(Ambiguous(members[0], tuple(found.values())))
+            reason = f"the name alone fits {len(found)} known people"
+            clusterer.refusals.extend(Refusal(members[0], j, None, reason) for j in by_size)
         else:
             unknown.append(members)
 
@@ -329,7 +324,6 @@ def attach_name_only(
                 assert qj is not None
                 if clusterer.find(i) != clusterer.find(j) and names_compatible(qi, qj):
                     clusterer.offer(i, j, None, "name: bare names alike")
-    return ambiguous
 
 
 def cluster(
@@ -351,11 +345,8 @@ def cluster(
         clusterer.force(a, b, via)
     for a, b, weight, via in edges:
         clusterer.offer(a, b, weight, via)
-    ambiguous = []
     if names is not None and rich is not None:
-        ambiguous = attach_name_only(
+        attach_name_only(
             clusterer, names, rich, attachable if attachable is not None else [True] * len(names)
         )
-    result = clusterer.result()
-    result.ambiguous = ambiguous
-    return result
+    return clusterer.result()
