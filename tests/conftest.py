@@ -24,3 +24,19 @@ def force(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("force") / "force"
     generate(small_config(), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small force ingested and resolved once; tests that change it use a copy."""
+    from peelian.hub import Hub
+    from peelian.ingest import ingest_mapping
+    from peelian.resolve.run import resolve
+    from peelian.sources.mapping import load_mappings
+
+    hub_path = tmp_path_factory.mktemp("resolve") / "hub"
+    with Hub(hub_path, create=True) as hub:
+        for mapping in load_mappings([force / "mappings"]):
+            ingest_mapping(hub, mapping)
+        resolve(hub)
+    return hub_path

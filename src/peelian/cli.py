@@ -175,7 +175,7 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Build a small synthetic force and run every stage that exists so far
-    (generate, ingest, resolve).
+    (generate, ingest, resolve, index).
 
     Example:
 
@@ -188,8 +188,11 @@ def demo_cmd(
     from peelian.cli_resolve import _run_resolve
 
     _run_resolve(hub, None, None, None, None, False)
+    from peelian.cli_search import _run_index
+
+    _run_index(hub, False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve.\n"
+        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, index.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"
         f"The hub is {hub}: `peelian dq --hub {hub}` shows data quality per source; the rows "
@@ -197,7 +200,9 @@ def demo_cmd(
         f"`peelian eval resolve --hub {hub} --truth {out}/truth` scores the entities; "
         f"`peelian review --hub {hub}` lists uncertain pairs and `peelian explain --hub {hub} "
         "ENTITY_ID` shows how an entity was built.\n"
-        "Search and the web UI (with its login) arrive with their issues; "
+        f'`peelian search --hub {hub} "QUERY"` searches it (try a name and a year of '
+        "birth, a plate, a postcode or words from an intelligence report).\n"
+        "The web UI (with its login) arrives with its issue; "
         "`make demo` will run them here as they land."
     )
 
@@ -485,7 +490,7 @@ def bench_ingest(
 
 
 # The resolve commands live in their own module; importing it registers them.
-from peelian import cli_resolve  # noqa: E402, F401
+from peelian import cli_resolve, cli_search  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

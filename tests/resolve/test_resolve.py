@@ -7,7 +7,6 @@ import csv
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from peelian.cli import app
@@ -15,21 +14,10 @@ from peelian.hub import Hub
 from peelian.ingest import ingest_mapping
 from peelian.resolve.evaluate import evaluate
 from peelian.resolve.run import resolve
-from peelian.sources.mapping import load_mapping, load_mappings
+from peelian.sources.mapping import load_mapping
 from peelian.state import State
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small force ingested and resolved once; tests that change it use a copy."""
-    hub_path = tmp_path_factory.mktemp("resolve") / "hub"
-    with Hub(hub_path, create=True) as hub:
-        for mapping in load_mappings([force / "mappings"]):
-            ingest_mapping(hub, mapping)
-        resolve(hub)
-    return hub_path
 
 
 def copy_hub(hub: Path, tmp_path: Path) -> Path:

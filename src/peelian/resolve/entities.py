@@ -245,6 +245,16 @@ GOLDEN_FIELDS: list[tuple[str, str, str, bool, bool]] = [
     ),
     (
         "person",
+        "postcode",
+        "SELECT l.from_mention, pl.postcode FROM links l"
+        " JOIN place pl ON pl.mention_id = l.to_mention"
+        " WHERE l.type = 'LIVES_AT' AND l.deleted_at IS NULL"
+        " UNION ALL SELECT mention_id, postcode FROM person",
+        False,
+        True,
+    ),
+    (
+        "person",
         "phone",
         "SELECT l.from_mention, ph.number FROM links l JOIN phone ph"
         " ON ph.mention_id = l.to_mention WHERE l.type = 'HAS_PHONE' AND l.deleted_at IS NULL"

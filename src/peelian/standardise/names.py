@@ -163,6 +163,40 @@ def _formal_forenames() -> dict[str, str]:
     return formal_of
 
 
+@functools.lru_cache(maxsize=1)
+def _all_formal_forenames() -> dict[str, tuple[str, ...]]:
+    """Every formal forename a word may stand for, in file order."""
+    formal_of: dict[str, list[str]] = {}
+    for row in read_table("nicknames"):
+        formal = _first_word(row["forename"])
+        for word in (formal, _first_word(row["nickname"])):
+            if word and formal not in formal_of.setdefault(word, []):
+                formal_of[word].append(formal)
+    return {word: tuple(formals) for word, formals in formal_of.items()}
+
+
+def formal_forenames(name: str) -> tuple[str, ...]:
+    """Every formal forename the first word of `name` may stand for (at least itself).
+
+    `canonical_forename` picks one sense for comparing records; a search must try
+    them all, since an officer typing ``ALEX`` may mean Alexander or Alexandra.
+
+    A word that is itself a formal forename comes first.
+
+    >>> formal_forenames("alex")[:2], formal_forenames("Bill"), formal_forenames("Zebedee")
+    (('ALEXANDER', 'ALEXANDRA'), ('WILLIAM',), ('ZEBEDEE',))
+    >>> formal_forenames("harry")[:3]
+    ('HARRY', 'HAROLD', 'HENRY')
+    """
+    word = _first_word(name)
+    if not word:
+        return ()
+    formals = _all_formal_forenames().get(word, ())
+    if word in formals:
+        return (word, *(f for f in formals if f != word))
+    return formals if formals else (word,)
+
+
 def _first_word(name: str) -> str:
     words = normalise_name(name).split(maxsplit=1)
     return words[0] if words else ""
