@@ -13,7 +13,10 @@ from peelian.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [["generate"], ["demo"], ["bench", "generate"]])
+@pytest.mark.parametrize(
+    "command",
+    [["generate"], ["demo"], ["bench", "generate"], ["index"], ["search"], ["bench", "search"]],
+)
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from peelian.cli import app, console, out_console
+from peelian.cli import app, bench_app, console, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _open_state
 
 if TYPE_CHECKING:
@@ -242,3 +242,162 @@ def _terminal_snippet(snippet_html: str) -> str:
         f"[bold]{escape(html.unescape(p))}[/bold]" if i % 2 else escape(html.unescape(p))
         for i, p in enumerate(parts)
     )
+
+
+@bench_app.command("search")
+def bench_search(
+    entities: Annotated[
+        int, typer.Option("--entities", help="Synthetic person entities for build and latency.")
+    ] = 10_000_000,
+    hub: Annotated[
+        Path | None,
+        typer.Option("--hub", help="A resolved, indexed synthetic force for the quality runs."),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="That force's truth folder.")
+    ] = None,
+    per_kind: Annotated[int, typer.Option("--per-kind", help="Quality queries per kind.")] = 500,
+    pg_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pg-url",
+            help="PostgreSQL for the pg_trgm baseline (default $PEELIAN_TEST_POSTGRES_URL, "
+            "else the local test database); --no-pg to skip.",
+        ),
+    ] = None,
+    pg: Annotated[bool, typer.Option("--pg/--no-pg", help="Run the pg_trgm baseline.")] = True,
+    work: Annotated[
+        Path | None, typer.Option("--work", help="Folder for the scale index (kept).")
+    ] = None,
+) -> None:
+    """Build an index of N synthetic people (time, size), time person, partial-plate
+    and free-text searches on it; with --hub/--truth, score recall@10 and MRR per kind
+    of query against the truth, side by side with PostgreSQL pg_trgm on the same
+    records and queries.
+
+    Example:
+
+        peelian bench search --entities 1000000 --hub demo/hub --truth demo/truth
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from peelian.cli import _bench_table
+    from peelian.index.bench import BENCH_VIEWER, bench_queries, build_scale_index, latency
+    from peelian.index.build import open_path
+    from peelian.index.search import Searcher
+
+    table = _bench_table("peelian bench search")
+    target_root = work or Path(tempfile.mkdtemp(prefix="peelian-bench-search-"))
+    target = target_root / "scale-index"
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        if entities > 0:
+            with console.status(f"indexing {entities:,} synthetic people"):
+                run = build_scale_index(target, entities)
+            table.add_row("scale: person entities", f"{entities:,}")
+            table.add_row("scale: documents (people, vehicles, reports)", f"{run.documents:,}")
+            table.add_row("scale: index build (s)", f"{run.build_seconds:,.1f}")
+            table.add_row(
+                "scale: inventing the records (s, not in build)", f"{run.generate_seconds:,.1f}"
+            )
+            table.add_row("scale: index size (MB)", f"{run.index_bytes / 2**20:,.0f}")
+            searcher = Searcher(open_path(target))
+            for kind, queries in bench_queries(run.sampled).items():
+                top = latency(
+                    lambda q: searcher.search(q, BENCH_VIEWER, counts=False, facets=False), queries
+                )
+                counted = latency(lambda q: searcher.search(q, BENCH_VIEWER), queries)
+                table.add_row(
+                    f"scale: {kind} ({len(queries)} queries) p50 / p95 / max ms",
+                    f"{top[0]:.2f} / {top[1]:.2f} / {top[2]:.2f}",
+                )
+                table.add_row(
+                    "  with counts and facets p50 / p95 ms", f"{counted[0]:.2f} / {counted[1]:.2f}"
+                )
+        if hub is not None and truth is not None:
+            url = pg_url or os.environ.get(
+                "PEELIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+            )
+            for row in _quality_rows(hub, truth, per_kind, url if pg else None):
+                table.add_row(*row)
+    finally:
+        if work is None:
+            shutil.rmtree(target_root, ignore_errors=True)
+    out_console.print(table)
+
+
+def _quality_rows(
+    hub_path: Path, truth: Path, per_kind: int, pg_url: str | None
+) -> list[tuple[str, str]]:
+    """Recall@10 / MRR / latency per kind, Peelian and (optionally) pg_trgm."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from peelian.index import pgtrgm
+    from peelian.index.access import MARKING_RANK, Viewer
+    from peelian.index.build import open_current
+    from peelian.index.evaluate import quality_queries, score
+    from peelian.index.query import parse_query
+    from peelian.index.search import Searcher
+
+    with _open_hub(hub_path, read_only=True) as opened:
+        queries = quality_queries(opened.con, truth, per_kind)
+        people = opened.con.sql(
+            """SELECT f.entity_id, upper(split_part(f.value, ' ', 1) || ' ' || s.value) AS name,
+                      TRY_CAST(d.value AS DATE) AS dob
+               FROM golden_values f JOIN golden_values s USING (entity_id)
+               LEFT JOIN golden_values d ON d.entity_id = f.entity_id
+                    AND d.field = 'date_of_birth'
+               WHERE f.field = 'forenames' AND s.field = 'surname'"""
+        ).to_arrow_table()
+    searcher = Searcher(open_current(hub_path))
+    # the quality runs see every record: access is tested elsewhere, not scored here
+    everyone = Viewer(
+        "bench",
+        list(MARKING_RANK)[-1],
+        frozenset(k.split("|")[1] for k in searcher.labels),
+        frozenset(r for k in searcher.labels for r in k.split("|")[2].split(",")),
+    )
+    rows: list[tuple[str, str]] = [("quality: queries", f"{len(queries):,} ({per_kind} per kind)")]
+    ours = score(
+        lambda q: [
+            h.entity_id for h in searcher.search(q.text, everyone, counts=False, facets=False).hits
+        ],
+        queries,
+    )
+    theirs = None
+    if pg_url is not None:
+        load = pgtrgm.load_people(pg_url, pa.table(people))
+        rows.append(
+            (
+                "pg_trgm: rows loaded / load + index (s)",
+                f"{load.rows:,} / {load.seconds_load + load.seconds_index:.1f}",
+            )
+        )
+        with pgtrgm.connect(pg_url) as conn:
+
+            def run_pg(q: object) -> list[str]:
+                parsed = parse_query(q.text)  # type: ignore[attr-defined]
+                name = " ".join([*parsed.forenames, *parsed.names, *parsed.surnames])
+                dob = parsed.dob
+                full = (
+                    dt.date(dob.year, dob.month, dob.day)
+                    if dob is not None and dob.month and dob.day
+                    else None
+                )
+                year = dob.year if dob is not None and full is None else None
+                return pgtrgm.search_people(conn, name, full, year)
+
+            theirs = {s.kind: s for s in score(run_pg, queries)}
+    for s in ours:
+        line = f"{s.recall_at_10:.3f} / {s.mrr:.3f} / {s.p50_ms:.1f} / {s.p95_ms:.1f}"
+        if theirs is not None:
+            t = theirs[s.kind]
+            line += (
+                f"   pg_trgm {t.recall_at_10:.3f} / {t.mrr:.3f} / {t.p50_ms:.1f} / {t.p95_ms:.1f}"
+            )
+        rows.append((f"quality: {s.kind} recall@10 / MRR / p50 / p95 ms", line))
+    return rows

@@ -2,17 +2,21 @@
 
 The governance issue brings the one policy decision point (roles, vetting,
 operations, purpose of access); it decides what a user may see and hands the
-search a `Viewer`. The index only needs three facts per record, all indexed
-with it: the marking (as a rank), the compartment (an operation's need-to-know
-group, or none) and the sharing roles a partner's agreement allows (or none,
-meaning no restriction beyond the marking).
+search a `Viewer`. The index needs three facts per record: the marking, the
+compartment (an operation's need-to-know group, or none) and the sharing roles
+a partner's agreement allows (or none: no restriction beyond the marking).
+
+They are indexed together as one *label* term per document (`label_key`). A
+snapshot holds few distinct labels (tens), all listed in the index's metadata,
+so the viewer's filter excludes the labels `Viewer.may_see` refuses: the same
+rule decides inside the index and outside it. Excluding the (rare) hidden
+labels costs a seek per candidate; requiring the (common) visible ones would
+walk every document the viewer may see.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import tantivy
 
 # Government Security Classifications. OFFICIAL-SENSITIVE is a handling caveat
 # inside OFFICIAL, ranked above it so that seeing it is a separate grant.
@@ -66,19 +70,35 @@ class Viewer:
             return False
         return not roles or bool(set(roles) & self.roles)
 
-    def filter_query(self, schema: tantivy.Schema) -> tantivy.Query:
-        """The clauses every search of this viewer must satisfy, scored zero."""
-        marking = tantivy.Query.range_query(
-            schema, "marking", tantivy.FieldType.Integer, lower_bound=0, upper_bound=self.rank
-        )
-        compartment = tantivy.Query.term_set_query(
-            schema, "compartment", [NO_COMPARTMENT, *sorted(self.compartments)]
-        )
-        roles = tantivy.Query.term_set_query(schema, "roles", [UNRESTRICTED, *sorted(self.roles)])
-        must = tantivy.Occur.Must
-        return tantivy.Query.const_score_query(
-            tantivy.Query.boolean_query([(must, marking), (must, compartment), (must, roles)]), 0.0
-        )
+    def hidden_labels(self, labels: list[str]) -> list[str] | None:
+        """Of an index's labels, those this viewer may not see; None if they may see
+        none at all."""
+        hidden = [key for key in labels if not self.may_see(*parse_label_key(key))]
+        return None if labels and len(hidden) == len(labels) else hidden
+
+
+def label_key(marking: str | None, compartment: str | None, roles: list[str] | None) -> str:
+    """The one term a record's security label is indexed as.
+
+    >>> label_key("OFFICIAL-SENSITIVE", "OP KESTREL", ["mash_officer"])
+    'OFFICIAL-SENSITIVE|OP KESTREL|mash_officer'
+    >>> label_key("OFFICIAL", None, [])
+    'OFFICIAL|-|*'
+    """
+    marking_text = (marking or "?").strip().upper()
+    compartment_text = (compartment or "").strip() or NO_COMPARTMENT
+    clean_roles = sorted({r for r in roles or [] if r and r != UNRESTRICTED})
+    return "|".join((marking_text, compartment_text, ",".join(clean_roles) or UNRESTRICTED))
+
+
+def parse_label_key(key: str) -> tuple[str, str | None, list[str]]:
+    """(marking, compartment or None, roles) of a label term."""
+    marking, compartment, roles = key.split("|")
+    return (
+        marking,
+        None if compartment == NO_COMPARTMENT else compartment,
+        [] if roles == UNRESTRICTED else roles.split(","),
+    )
 
 
 # Fixed viewers for tests and the benchmark until the policy module lands.

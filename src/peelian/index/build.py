@@ -32,7 +32,7 @@ from peelian.index.documents import entity_groups, index_document, text_document
 INDEX_DIR = "index"
 CURRENT = "CURRENT"
 META = "peelian-index.json"
-FORMAT = 1
+FORMAT = 3
 # The stored-only fields (what a result shows) are indexed with no terms.
 NO_TERMS = "peelian_no_terms"
 WRITER_HEAP = 512_000_000
@@ -40,8 +40,7 @@ WRITER_HEAP = 512_000_000
 # name -> (kind, options); keyword fields hold whole values (raw tokenizer).
 KEYWORDS = (
     "kind",
-    "compartment",
-    "roles",
+    "label",
     "forename",
     "fcanon",
     "fph",
@@ -49,6 +48,7 @@ KEYWORDS = (
     "sph",
     "alias",
     "fullname",
+    "fullcanon",
     "dob",
     "postcode",
     "phone",
@@ -75,7 +75,6 @@ def schema() -> tantivy.Schema:
     builder.add_text_field("words", tokenizer_name="default", index_option="freq")
     builder.add_text_field("text", stored=True, tokenizer_name="en_stem", index_option="position")
     builder.add_text_field("show", stored=True, tokenizer_name=NO_TERMS, index_option="basic")
-    builder.add_integer_field("marking", indexed=True, fast=True)
     builder.add_integer_field("seen_first", indexed=True, fast=True)
     builder.add_integer_field("seen_last", indexed=True, fast=True)
     builder.add_integer_field("mentions", fast=True)
@@ -115,18 +114,20 @@ def write_index(
     _register(index)
     writer = index.writer(heap_size=WRITER_HEAP, num_threads=threads)
     counts: dict[str, int] = {}
+    labels: set[str] = set()
     dumps = json.dumps
     add = writer.add_json
     for n, doc in enumerate(documents, 1):
         add(dumps(doc))
         counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
+        labels.add(doc["label"])
         if progress is not None and n % 50_000 == 0:
             progress(n)
     writer.commit()
     writer.wait_merging_threads()
-    (target / META).write_text(
-        json.dumps({**meta, "format": FORMAT, "documents": counts}, indent=2) + "\n"
-    )
+    # every label in the index, so that a viewer's filter can list the ones they may see
+    body = {**meta, "format": FORMAT, "documents": counts, "labels": sorted(labels)}
+    (target / META).write_text(json.dumps(body, indent=2) + "\n")
     return counts
 
 

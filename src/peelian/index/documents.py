@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from peelian.index.access import NO_COMPARTMENT, UNRESTRICTED, marking_rank
+from peelian.index.access import NO_COMPARTMENT, UNRESTRICTED, label_key
 from peelian.standardise import identifiers, names
 from peelian.standardise.vehicles import vrm_misread_key
 
@@ -141,7 +141,7 @@ def _distinct(values: Any) -> list[str]:
 def index_document(group: dict[str, Any]) -> dict[str, Any]:
     """The index document of one (entity, label) group.
 
-    Fields: `id`, `kind`, security (`marking`, `compartment`, `roles`), the
+    Fields: `id`, `kind`, `label` (the security label, see `access`), the
     kind's search fields, `words` (free words: addresses, makes, names of
     places), `area` (postcode districts, for facets), `seen_first`/`seen_last`,
     `mentions` and `show`: what a result shows and how its match is explained.
@@ -151,9 +151,7 @@ def index_document(group: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": group["entity_id"],
         "kind": kind,
-        "marking": marking_rank(group["marking"]),
-        "compartment": group["compartment"],
-        "roles": group["roles"],
+        "label": label_key(group["marking"], group["compartment"], group["roles"]),
         "mentions": group["mentions"],
     }
     first, last = _yyyymmdd(group["first_seen"]), _yyyymmdd(group["last_seen"])
@@ -232,6 +230,10 @@ def _person(doc: dict[str, Any], show: dict[str, Any], fields: dict[str, list[st
     doc["sph"] = _distinct(sur_ph)
     doc["alias"] = _distinct(alias_tokens)
     doc["fullname"] = _distinct(f"{f} {s}" for f in firsts for s in sur_tokens)
+    # the same with every formal form of the first forename: BILL JONES as WILLIAM JONES
+    doc["fullcanon"] = _distinct(
+        f"{c} {s}" for f in firsts for c in names.formal_forenames(f) for s in sur_tokens
+    )
     dobs = get("date_of_birth", [])
     doc["dob"] = _distinct(t for d in dobs for t in dob_terms(d))
     doc["phone"] = get("phone", [])
@@ -261,9 +263,7 @@ def text_document(row: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": f"doc:{row['mention_id']}:{row['field']}",
         "kind": "document",
-        "marking": marking_rank(row["marking"]),
-        "compartment": row["compartment"],
-        "roles": row["roles"],
+        "label": label_key(row["marking"], row["compartment"], row["roles"]),
         "mentions": 1,
         "text": row["text"],
         "ref": _distinct([reference.upper(), row["record_id"].upper()]),

@@ -30,6 +30,7 @@ known under); counts and facets are distinct entities, exact up to
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -42,16 +43,20 @@ import tantivy
 
 from peelian.index.access import Viewer
 from peelian.index.build import OpenIndex
+from peelian.index.documents import name_keys
 from peelian.index.query import DobQuery, SearchQuery, parse_query
 from peelian.standardise import names
 from peelian.standardise.vehicles import vrm_misread_key
 
 Q = tantivy.Query
-MUST, SHOULD = tantivy.Occur.Must, tantivy.Occur.Should
-EXACT_COUNT_LIMIT = 10_000
+MUST, SHOULD, MUST_NOT = tantivy.Occur.Must, tantivy.Occur.Should, tantivy.Occur.MustNot
+EXACT_COUNT_LIMIT = 1_000
 MAX_LIMIT = 100
 MAX_OFFSET = 1_000
 TEXT_BOOST = 0.5
+# A quick-path result this good (a name word and the full DOB exactly, or more)
+# answers the question; below it the full search runs.
+ANSWERED_SCORE = 22.0
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -79,7 +84,7 @@ class Hit:
 class SearchResult:
     query: SearchQuery
     hits: list[Hit]
-    total: int
+    total: int | None  # None when counts were not asked for
     total_exact: bool
     facets: dict[str, dict[str, int]]
     offset: int
@@ -99,29 +104,57 @@ class Searcher:
         self.opened = opened
         self.schema = opened.schema
         self.index = opened.index
+        self.labels: list[str] = list(opened.meta.get("labels", []))
 
     # -- the query -------------------------------------------------------------
-    def build_query(self, query: SearchQuery, viewer: Viewer) -> tantivy.Query:
-        """The Tantivy query: what to look for, and the viewer's filter as a must."""
-        parts = [
-            p
-            for p in (
-                self._person(query),
-                self._entity_keys(query),
-                self._words(query),
-                self._texts(query),
-            )
-            if p is not None
-        ]
+    def build_query(
+        self, query: SearchQuery, viewer: Viewer, *, fast: bool = False
+    ) -> tantivy.Query | None:
+        """The Tantivy query: what to look for, and the viewer's filter as a must.
+
+        `fast` asks for the quick form of a person search (see `_leader`): None
+        when the query has no such form."""
+        if fast:
+            leader = self._leader(query)
+            if leader is None:
+                return None
+            person = self._person(query, fuzzy=False)
+            assert person is not None
+            people = Q.boolean_query([(MUST, leader), (MUST, person)])
+            parts = [p for p in (people, self._entity_keys(query)) if p is not None]
+            names_phrase = self._texts(query, phrase_only=True)
+            if names_phrase is not None:
+                parts.append(names_phrase)
+        else:
+            parts = [
+                p
+                for p in (
+                    self._person(query),
+                    self._entity_keys(query),
+                    self._words(query),
+                    self._texts(query),
+                )
+                if p is not None
+            ]
         if not parts:
             raise SearchError("nothing to search for: type a name, DOB, plate, postcode, ...")
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [
             (MUST, parts[0] if len(parts) == 1 else Q.boolean_query([(SHOULD, p) for p in parts])),
-            (MUST, viewer.filter_query(self.schema)),
+            *self._access(viewer),
         ]
         for condition in self._filters(query):
             clauses.append((MUST, Q.const_score_query(condition, 0.0)))
         return Q.boolean_query(clauses)
+
+    def _access(self, viewer: Viewer) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        """The viewer's filter: no document under a label they may not see. The
+        index lists every label it holds, so excluding the hidden ones is exact."""
+        hidden = viewer.hidden_labels(self.labels)
+        if hidden is None:
+            return [(MUST, Q.empty_query())]
+        if not hidden:
+            return []
+        return [(MUST_NOT, Q.term_set_query(self.schema, "label", hidden))]
 
     def _term(self, field_name: str, value: str, score: float) -> tantivy.Query:
         return Q.const_score_query(Q.term_query(self.schema, field_name, value), score)
@@ -133,7 +166,9 @@ class Searcher:
         fuzzy = Q.fuzzy_term_query(self.schema, field_name, value, distance=distance)
         return Q.const_score_query(fuzzy, score)
 
-    def _name_token(self, token: str, forename: bool, surname: bool) -> tantivy.Query:
+    def _name_token(
+        self, token: str, forename: bool, surname: bool, fuzzy: bool = True
+    ) -> tantivy.Query:
         alts = []
         key = names.phonetic_key(token)
         if forename:
@@ -153,13 +188,38 @@ class Searcher:
                 alts.append(self._term("sph", key, 5))
         alts.append(self._term("alias", token, 9))
         for name_field, wanted in (("forename", forename), ("surname", surname)):
+            wanted = wanted and fuzzy
             if wanted and len(token) >= 3:
                 alts.append(self._fuzzy(name_field, token, 1, 6))
             if wanted and len(token) >= 5:
                 alts.append(self._fuzzy(name_field, token, 2, 3))
         return Q.disjunction_max_query(alts)
 
-    def _person(self, q: SearchQuery) -> tantivy.Query | None:
+    def _leader(self, q: SearchQuery) -> tantivy.Query | None:
+        """What a person result must share with a name-and-DOB query when the name
+        is typed right or the DOB is: the forename-surname pair (either order, any
+        formal form of the forename) or the full DOB (or it day-month swapped).
+        These are rare terms, so the search starts from few documents instead of
+        every Smith; fuzzy spellings are then only scored, never looked up. A
+        query without such a pair or DOB, or too few results, takes the full path."""
+        firsts = q.forenames or q.names[:1]
+        lasts = q.surnames or q.names[-1:]
+        alts: list[tantivy.Query] = []
+        if firsts and lasts and (q.forenames or len(q.names) >= 2):
+            first, last = firsts[0], lasts[-1]
+            pairs = [f"{first} {last}", f"{last} {first}"]
+            alts.append(Q.term_set_query(self.schema, "fullname", pairs))
+            canon = [f"{c} {last}" for c in _formals(first)]
+            canon += [f"{c} {first}" for c in _formals(last)]
+            alts.append(Q.term_set_query(self.schema, "fullcanon", canon))
+        if q.dob is not None and q.dob.day is not None and q.person_names:
+            dobs = [q.dob.term, *([q.dob.swapped] if q.dob.swapped else [])]
+            alts.append(Q.term_set_query(self.schema, "dob", dobs))
+        if not alts:
+            return None
+        return Q.const_score_query(Q.boolean_query([(SHOULD, a) for a in alts]), 0.0)
+
+    def _person(self, q: SearchQuery, *, fuzzy: bool = True) -> tantivy.Query | None:
         tokens = [
             *((t, True, True) for t in q.names),
             *((t, True, False) for t in q.forenames),
@@ -174,8 +234,10 @@ class Searcher:
             should.append(self._dob(q.dob))
         if not tokens:
             return None if q.dob is None else Q.boolean_query([(MUST, should[-1])])
-        must = [self._name_token(t, fore, sur) for t, fore, sur in tokens]
+        must = [self._name_token(t, fore, sur, fuzzy) for t, fore, sur in tokens]
         clauses = [(SHOULD, s) for s in should]
+        if not fuzzy:  # behind a leader: names only score, so a typo'd word still passes
+            return Q.boolean_query([*clauses, *((SHOULD, m) for m in must)])
         if len(must) <= 3:
             clauses += [(MUST, m) for m in must]
             return Q.boolean_query(clauses)
@@ -224,10 +286,10 @@ class Searcher:
             return None
         return Q.boost_query(self.index.parse_query(" ".join(words), ["words"]), 2.0)
 
-    def _texts(self, q: SearchQuery) -> tantivy.Query | None:
+    def _texts(self, q: SearchQuery, *, phrase_only: bool = False) -> tantivy.Query | None:
         words = [w.lower() for t in q.text for w in _WORD.findall(t)]
         phrases = [" ".join(_WORD.findall(p)).lower() for p in q.phrases]
-        parts = [f'"{p}"' for p in phrases if p] + words
+        parts = [f'"{p}"' for p in phrases if p] + ([] if phrase_only else words)
         if 2 <= len(words) <= 4 and not phrases:
             parts.append(f'"{" ".join(words)}"^2')  # the words together, as a name is written
         if not parts:
@@ -263,39 +325,42 @@ class Searcher:
         *,
         limit: int = 10,
         offset: int = 0,
+        counts: bool = True,
         facets: bool = True,
         explain: bool = True,
     ) -> SearchResult:
-        """The entities (and texts) `viewer` may see that match, best first."""
+        """The entities (and texts) `viewer` may see that match, best first.
+
+        `counts` adds the number of matching entities, `facets` their counts by
+        kind and postcode district (both cost more than the results themselves
+        on a large index); `explain` says why each result matched."""
         started = time.perf_counter()
         q = parse_query(query) if isinstance(query, str) else query
         if not 1 <= limit <= MAX_LIMIT:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
         if not 0 <= offset <= MAX_OFFSET:
             raise SearchError(f"offset must be between 0 and {MAX_OFFSET} (got {offset})")
-        tq = self.build_query(q, viewer)
+        full = self.build_query(q, viewer)
+        assert full is not None
         searcher = self.index.searcher()
         wanted = offset + limit
-        fetch = wanted * 2 + 10
-        while True:
-            found = searcher.search(tq, fetch, count=True)
-            # the stubs don't declare SearchResult.count; it is set when count=True
-            matching = int(getattr(found, "count", 0) or 0)
-            best: dict[str, tuple[float, tantivy.Document]] = {}
-            order: list[str] = []
-            for score, address in found.hits:
-                doc = searcher.doc(address)
-                entity_id = doc["id"][0]
-                if entity_id not in best:
-                    best[entity_id] = (score, doc)
-                    order.append(entity_id)
-            if len(order) >= wanted or len(found.hits) >= matching:
-                break
-            fetch *= 4
+        quick = self.build_query(q, viewer, fast=True)
+        order: list[str] = []
+        best: dict[str, tuple[float, tantivy.Document]] = {}
+        if quick is not None:
+            order, best = self._collapsed(searcher, quick, wanted)
+        answered = len(order) >= wanted or (order and best[order[0]][0] >= ANSWERED_SCORE)
+        if not answered:  # no quick form, or nothing convincing: the full search
+            order, best = self._collapsed(searcher, full, wanted)
+        tq = full
         hits = [self._hit(best[e], q, searcher, tq, explain) for e in order[offset:wanted]]
         if q.near is not None:
             hits = [h for h in hits if _within(h.show, q)]
-        total, exact, facet_counts = self._counts(searcher, tq, matching, facets)
+        total: int | None = None
+        exact, facet_counts = False, dict[str, dict[str, int]]()
+        if counts or facets:
+            matching = int(getattr(searcher.search(full, 1, count=True), "count", 0) or 0)
+            total, exact, facet_counts = self._counts(searcher, full, matching, facets)
         return SearchResult(
             q,
             hits,
@@ -307,6 +372,25 @@ class Searcher:
             (time.perf_counter() - started) * 1000,
             self.opened.path.name,
         )
+
+    def _collapsed(
+        self, searcher: tantivy.Searcher, tq: tantivy.Query, wanted: int
+    ) -> tuple[list[str], dict[str, tuple[float, tantivy.Document]]]:
+        """The best `wanted` entities of a query, each once, at its best document."""
+        fetch = wanted * 2 + 10
+        while True:
+            found = searcher.search(tq, fetch, count=False)
+            best: dict[str, tuple[float, tantivy.Document]] = {}
+            order: list[str] = []
+            for score, address in found.hits:
+                doc = searcher.doc(address)
+                entity_id = doc["id"][0]
+                if entity_id not in best:
+                    best[entity_id] = (score, doc)
+                    order.append(entity_id)
+            if len(order) >= wanted or len(found.hits) < fetch:
+                return order, best
+            fetch *= 4
 
     def _hit(
         self,
@@ -371,10 +455,17 @@ class Searcher:
         if not tokens:
             return []
         searcher = self.index.searcher()
-        found = searcher.terms_with_prefix(
-            "surname", tokens[0], filter_query=viewer.filter_query(self.schema), limit=limit
-        )
+        visible = Q.boolean_query([(MUST, Q.all_query()), *self._access(viewer)])
+        found = searcher.terms_with_prefix("surname", tokens[0], filter_query=visible, limit=limit)
         return [(term, count) for term, count in found if count > 0]
+
+
+_formals = functools.lru_cache(maxsize=50_000)(names.formal_forenames)
+_phonetic = functools.lru_cache(maxsize=200_000)(names.phonetic_key)
+
+
+def _tokens(value: str) -> tuple[str, ...]:
+    return name_keys(value)[0]
 
 
 _KIND_BY_PREFIX = {"P": "person", "V": "vehicle", "T": "phone", "A": "address", "L": "location"}
@@ -403,13 +494,13 @@ def _name_how(token: str, value_tokens: list[str], forename: bool) -> str | None
     if token in value_tokens:
         return "exact"
     if forename and value_tokens:
-        formals = set(names.formal_forenames(token))
-        if formals & set(names.formal_forenames(value_tokens[0])):
+        formals = set(_formals(token))
+        if formals & set(_formals(value_tokens[0])):
             return f"nickname: {token} for {value_tokens[0]}"
         if len(token) == 1 and any(v.startswith(token) for v in value_tokens):
             return "initial"
-    key = names.phonetic_key(token)
-    if key and any(names.phonetic_key(v) == key for v in value_tokens):
+    key = _phonetic(token)
+    if key and any(_phonetic(v) == key for v in value_tokens):
         return "sounds alike"
     for v in value_tokens:
         edits = jellyfish.damerau_levenshtein_distance(token, v)
@@ -438,7 +529,7 @@ def matched_fields(q: SearchQuery, show: dict[str, Any]) -> list[Matched]:
                 continue
             found = None
             for value in show.get(key, []):
-                how = _name_how(token, names.name_tokens(value), forename)
+                how = _name_how(token, list(_tokens(value)), forename)
                 if how is not None:
                     found = Matched(label, value, how)
                     break
