@@ -140,6 +140,16 @@ def search_cmd(
         searcher = Searcher(open_current(hub))
         result = searcher.search(query, viewer, limit=limit, offset=offset)
     except (SearchIndexError, QueryError, SearchError) as exc:
+        if (hub / "hub.duckdb").exists():  # a refused search is still an attempt on record
+            with _open_state(hub, state) as st:
+                st.append_audit(
+                    viewer.name,
+                    "search",
+                    detail={"query": query[:1000], "clearance": viewer.clearance},
+                    purpose=purpose,
+                    client="cli",
+                    outcome=f"refused: {exc}"[:500],
+                )
         raise _fail(str(exc)) from None
     with _open_state(hub, state) as st:
         st.append_audit(
@@ -358,8 +368,10 @@ def _quality_rows(
     everyone = Viewer(
         "bench",
         list(MARKING_RANK)[-1],
-        frozenset(k.split("|")[1] for k in searcher.labels),
-        frozenset(r for k in searcher.labels for r in k.split("|")[2].split(",")),
+        frozenset(
+            label["compartment"] for label in searcher.labels.values() if label["compartment"]
+        ),
+        frozenset(r for label in searcher.labels.values() for r in label["roles"]),
     )
     rows: list[tuple[str, str]] = [("quality: queries", f"{len(queries):,} ({per_kind} per kind)")]
     ours = score(

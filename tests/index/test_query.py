@@ -150,3 +150,9 @@ def test_every_written_date_of_birth_reads_back_as_itself(day: dt.date, fmt: str
     assert q.dob is not None
     # day-first text of a day <= 12 is read day first; the day-month swap is also tried
     assert day.isoformat() in (q.dob.term, q.dob.swapped)
+
+
+@pytest.mark.parametrize("text", ["may ²", "1 march ³", "999999999999 may 1990", "٣/٣/١٩٩٠"])
+def test_odd_digits_and_absurd_days_are_not_dates_and_do_not_fail(text: str) -> None:
+    dob = parse(text).dob
+    assert dob is None or dob.day is None  # "may 1990" alone may still be read

@@ -17,7 +17,7 @@ from peelian.hub import Hub
 from peelian.index import build
 from peelian.index.access import Viewer
 from peelian.index.build import open_current, open_path, write_index
-from peelian.index.documents import index_document
+from peelian.index.documents import index_document, text_document
 from peelian.index.evaluate import quality_queries, score
 from peelian.index.search import Searcher, SearchError
 from peelian.state import State
@@ -177,7 +177,15 @@ def test_bad_paging_and_empty_queries_are_refused(searcher: Searcher) -> None:
 
 
 def test_hostile_query_text_is_only_ever_a_value(searcher: Searcher) -> None:
-    for text in ('"; DROP TABLE x; --', "smith) OR (1=1", "a:b:c \\ * ? [", "((((", "\x00\x07"):
+    long_words = "a" * 45 + " " + "b" * 45  # longer than the text analyser keeps
+    for text in (
+        '"; DROP TABLE x; --',
+        "smith) OR (1=1",
+        "a:b:c \\ * ? [",
+        "((((",
+        "\x00\x07",
+        long_words,
+    ):
         try:
             result = searcher.search(text, OFFICER)
         except SearchError:
@@ -316,3 +324,62 @@ def test_cli_search_errors_are_clear(indexed: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["search", "--hub", str(indexed), "x" * 600])
     assert result.exit_code == 2
     assert "500" in result.output
+
+
+def test_free_text_scores_do_not_depend_on_hidden_records(tmp_path: Path) -> None:
+    """BM25 would weigh a word by how many documents hold it, hidden ones too."""
+
+    def report(n: int, text: str, marking: str, compartment: str | None) -> dict[str, Any]:
+        return {
+            "mention_id": f"intelligence:R{n}:report",
+            "field": "text",
+            "text": text,
+            "source": "intelligence",
+            "record_id": f"R{n}",
+            "event_type": "report",
+            "reference": f"R{n}",
+            "occurred": SEEN,
+            "marking": marking,
+            "compartment": compartment,
+            "roles": [],
+            "seen_at": SEEN,
+        }
+
+    visible = report(1, "samurai sword found in car", "OFFICIAL", None)
+    secret = [report(n, "samurai seen", "SECRET", "OP KESTREL") for n in range(2, 5)]
+    scores = []
+    for extra in ([], secret):
+        path = tmp_path / f"idx{len(extra)}"
+        write_index(path, [text_document(r) for r in [visible, *extra]], {})
+        hits = Searcher(open_path(path)).search("samurai car", OFFICER).hits
+        scores.append([(h.entity_id, h.score) for h in hits])
+    assert scores[0] == scores[1]
+
+
+def test_an_index_that_does_not_list_its_labels_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    write_index(path, [index_document(GROUPS[2])], {})
+    meta = json.loads((path / build.META).read_text())
+    del meta["labels"]
+    (path / build.META).write_text(json.dumps(meta))
+    with pytest.raises(build.SearchIndexError, match="labels"):
+        open_path(path)
+
+
+def test_a_compartment_matches_whatever_its_case_and_odd_characters(tmp_path: Path) -> None:
+    odd = group(
+        "P9",
+        "OFFICIAL",
+        {"forenames": ["Zed"], "surname": ["QUILL"]},
+        compartment="Op Kestrel|x",
+        roles=["mash_officer, police_only"],
+    )
+    path = tmp_path / "idx"
+    write_index(path, [index_document(odd)], {})
+    searcher = Searcher(open_path(path))
+    assert ids(searcher, "zed quill", Viewer("a", "OFFICIAL", frozenset({"OP KESTREL|X"}))) == []
+    briefed = Viewer(
+        "b", "OFFICIAL", frozenset({"OP KESTREL|X"}), frozenset({"mash_officer, police_only"})
+    )
+    assert ids(searcher, "zed quill", briefed) == ["P9"]
+    assert ids(searcher, "zed quill", ANALYST) == []

@@ -6,8 +6,9 @@ search a `Viewer`. The index needs three facts per record: the marking, the
 compartment (an operation's need-to-know group, or none) and the sharing roles
 a partner's agreement allows (or none: no restriction beyond the marking).
 
-They are indexed together as one *label* term per document (`label_key`). A
-snapshot holds few distinct labels (tens), all listed in the index's metadata,
+They are indexed together as one *label* term per document (`label_key`, a
+digest). A snapshot holds few distinct labels (tens), all listed in the index's
+metadata with their parts,
 so the viewer's filter excludes the labels `Viewer.may_see` refuses: the same
 rule decides inside the index and outside it. Excluding the (rare) hidden
 labels costs a seek per candidate; requiring the (common) visible ones would
@@ -16,7 +17,10 @@ walk every document the viewer may see.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 # Government Security Classifications. OFFICIAL-SENSITIVE is a handling caveat
 # inside OFFICIAL, ranked above it so that seeing it is a separate grant.
@@ -64,41 +68,47 @@ class Viewer:
 
     def may_see(self, marking: str | None, compartment: str | None, roles: list[str]) -> bool:
         """The same rule as `filter_query`, for one record outside the index."""
+        marking, compartment, roles = normalise_label(marking, compartment, roles)
         if marking_rank(marking) > self.rank:
             return False
-        if compartment and compartment not in self.compartments:
+        if compartment is not None and compartment not in {c.upper() for c in self.compartments}:
             return False
         return not roles or bool(set(roles) & self.roles)
 
-    def hidden_labels(self, labels: list[str]) -> list[str] | None:
-        """Of an index's labels, those this viewer may not see; None if they may see
-        none at all."""
-        hidden = [key for key in labels if not self.may_see(*parse_label_key(key))]
+    def hidden_labels(self, labels: dict[str, dict[str, Any]]) -> list[str] | None:
+        """Of an index's labels (term -> marking, compartment, roles), the terms this
+        viewer may not see; None if they may see none at all."""
+        hidden = [
+            key
+            for key, label in labels.items()
+            if not self.may_see(label["marking"], label["compartment"], label["roles"])
+        ]
         return None if labels and len(hidden) == len(labels) else hidden
 
 
-def label_key(marking: str | None, compartment: str | None, roles: list[str] | None) -> str:
-    """The one term a record's security label is indexed as.
-
-    >>> label_key("OFFICIAL-SENSITIVE", "OP KESTREL", ["mash_officer"])
-    'OFFICIAL-SENSITIVE|OP KESTREL|mash_officer'
-    >>> label_key("OFFICIAL", None, [])
-    'OFFICIAL|-|*'
-    """
-    marking_text = (marking or "?").strip().upper()
-    compartment_text = (compartment or "").strip() or NO_COMPARTMENT
-    clean_roles = sorted({r for r in roles or [] if r and r != UNRESTRICTED})
-    return "|".join((marking_text, compartment_text, ",".join(clean_roles) or UNRESTRICTED))
-
-
-def parse_label_key(key: str) -> tuple[str, str | None, list[str]]:
-    """(marking, compartment or None, roles) of a label term."""
-    marking, compartment, roles = key.split("|")
+def normalise_label(
+    marking: str | None, compartment: str | None, roles: list[str] | None
+) -> tuple[str, str | None, list[str]]:
+    """One form of a security label: marking and compartment upper case, no
+    compartment as None, roles sorted without blanks (none: unrestricted)."""
+    compartment_text = (compartment or "").strip().upper()
     return (
-        marking,
-        None if compartment == NO_COMPARTMENT else compartment,
-        [] if roles == UNRESTRICTED else roles.split(","),
+        (marking or "?").strip().upper(),
+        None if compartment_text in ("", NO_COMPARTMENT) else compartment_text,
+        sorted({r.strip() for r in roles or [] if r and r.strip() and r != UNRESTRICTED}),
     )
+
+
+def label_key(marking: str | None, compartment: str | None, roles: list[str] | None) -> str:
+    """The one term a record's security label is indexed as: a digest of the
+    normalised label (fixed length, whatever the compartment or roles hold; the
+    index metadata maps it back).
+
+    >>> label_key("OFFICIAL", None, []) == label_key("official", "", ["*"])
+    True
+    """
+    canonical = json.dumps(normalise_label(marking, compartment, roles), separators=(",", ":"))
+    return "L" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 # Fixed viewers for tests and the benchmark until the policy module lands.

@@ -32,7 +32,7 @@ from peelian.index.documents import entity_groups, index_document, text_document
 INDEX_DIR = "index"
 CURRENT = "CURRENT"
 META = "peelian-index.json"
-FORMAT = 3
+FORMAT = 4
 # The stored-only fields (what a result shows) are indexed with no terms.
 NO_TERMS = "peelian_no_terms"
 WRITER_HEAP = 512_000_000
@@ -114,19 +114,22 @@ def write_index(
     _register(index)
     writer = index.writer(heap_size=WRITER_HEAP, num_threads=threads)
     counts: dict[str, int] = {}
-    labels: set[str] = set()
+    labels: dict[str, dict[str, Any]] = {}
     dumps = json.dumps
     add = writer.add_json
     for n, doc in enumerate(documents, 1):
+        marking, compartment, roles = doc.pop("label_parts")
+        labels.setdefault(
+            doc["label"], {"marking": marking, "compartment": compartment, "roles": roles}
+        )
         add(dumps(doc))
         counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
-        labels.add(doc["label"])
         if progress is not None and n % 50_000 == 0:
             progress(n)
     writer.commit()
     writer.wait_merging_threads()
     # every label in the index, so that a viewer's filter can list the ones they may see
-    body = {**meta, "format": FORMAT, "documents": counts, "labels": sorted(labels)}
+    body = {**meta, "format": FORMAT, "documents": counts, "labels": labels}
     (target / META).write_text(json.dumps(body, indent=2) + "\n")
     return counts
 
@@ -213,6 +216,9 @@ def open_path(path: Path) -> OpenIndex:
             f"{path} was built by another version of Peelian (format {meta.get('format')}, "
             f"expected {FORMAT}); rebuild it with `peelian index`"
         )
+    if not isinstance(meta.get("labels"), dict):
+        # without the list of labels no viewer's filter can be built: fail closed
+        raise SearchIndexError(f"{path} does not list its security labels; rebuild it")
     index = tantivy.Index.open(str(path))
     _register(index)
     return OpenIndex(index, index.schema, path, meta)

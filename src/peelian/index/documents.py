@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from peelian.index.access import NO_COMPARTMENT, UNRESTRICTED, label_key
+from peelian.index.access import NO_COMPARTMENT, UNRESTRICTED, label_key, normalise_label
 from peelian.standardise import identifiers, names
 from peelian.standardise.vehicles import vrm_misread_key
 
@@ -152,6 +152,7 @@ def index_document(group: dict[str, Any]) -> dict[str, Any]:
         "id": group["entity_id"],
         "kind": kind,
         "label": label_key(group["marking"], group["compartment"], group["roles"]),
+        "label_parts": normalise_label(group["marking"], group["compartment"], group["roles"]),
         "mentions": group["mentions"],
     }
     first, last = _yyyymmdd(group["first_seen"]), _yyyymmdd(group["last_seen"])
@@ -264,6 +265,7 @@ def text_document(row: dict[str, Any]) -> dict[str, Any]:
         "id": f"doc:{row['mention_id']}:{row['field']}",
         "kind": "document",
         "label": label_key(row["marking"], row["compartment"], row["roles"]),
+        "label_parts": normalise_label(row["marking"], row["compartment"], row["roles"]),
         "mentions": 1,
         "text": row["text"],
         "ref": _distinct([reference.upper(), row["record_id"].upper()]),

@@ -91,13 +91,13 @@ _MONTHS = {
     )
     for m in ms
 }
-_DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})")
-_YMD = re.compile(r"(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})")
-_MY = re.compile(r"(\d{1,2})[/.\-](\d{4})")
-_YM = re.compile(r"(\d{4})[/.\-](\d{1,2})")
-_YEAR = re.compile(r"(19|20)\d\d")
-_OUTWARD = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?")
-_SECTOR = re.compile(r"([A-Z]{1,2}\d[A-Z\d]?) ?(\d)")
+_DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})", re.ASCII)
+_YMD = re.compile(r"(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})", re.ASCII)
+_MY = re.compile(r"(\d{1,2})[/.\-](\d{4})", re.ASCII)
+_YM = re.compile(r"(\d{4})[/.\-](\d{1,2})", re.ASCII)
+_YEAR = re.compile(r"(19|20)\d\d", re.ASCII)
+_OUTWARD = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?", re.ASCII)
+_SECTOR = re.compile(r"([A-Z]{1,2}\d[A-Z\d]?) ?(\d)", re.ASCII)
 _NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'\-’]*(?:['\-’][^\W\d_]+)*\.?,?", re.UNICODE)
 _PLATE_CHARS = re.compile(r"[A-Z0-9?*]+")
 _NEAR = re.compile(
@@ -368,13 +368,13 @@ def parse_dob(text: str, today: dt.date) -> DobQuery | None:
     """A full or partial date of birth in the ways people write them (day first)."""
     text = text.strip().lower().replace(",", " ")
     parts = text.split()
-    if len(parts) in (2, 3) and parts[-2] in _MONTHS and parts[-1].isdigit():
+    if len(parts) in (2, 3) and parts[-2] in _MONTHS and _ascii_digits(parts[-1]):
         year = _year(parts[-1], today)
         month = _MONTHS[parts[-2]]
         if len(parts) == 2:
             return DobQuery(year, month) if year else None
-        day = parts[0].rstrip("stndrh") if parts[0][:1].isdigit() else ""
-        return _dob(year, month, int(day), today) if year and day.isdigit() else None
+        day = parts[0].rstrip("stndrh")
+        return _dob(year, month, int(day), today) if year and _ascii_digits(day) else None
     if len(parts) != 1:
         return None
     if match := _YMD.fullmatch(text):
@@ -392,6 +392,11 @@ def parse_dob(text: str, today: dt.date) -> DobQuery | None:
     if _YEAR.fullmatch(text) and 1900 <= int(text) <= today.year:
         return DobQuery(int(text))
     return None
+
+
+def _ascii_digits(text: str) -> bool:
+    """Digits 0-9 only, at most four (``"²".isdigit()`` is true, and ``int`` of it fails)."""
+    return 0 < len(text) <= 4 and text.isascii() and text.isdigit()
 
 
 def parse_day(text: str) -> dt.date | None:
@@ -414,7 +419,7 @@ def _dob(year: int | None, month: int, day: int, today: dt.date) -> DobQuery | N
         return None
     try:
         date = dt.date(year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return DobQuery(year, month, day) if date <= today else None
 

@@ -4,7 +4,8 @@ Ranking is designed, not left to term statistics: each way a value can match
 has a fixed score, so an exact name and date of birth always outrank a
 nickname, a nickname outranks a sound-alike, and a sound-alike outranks a
 spelling two edits away. Free text (narratives, intelligence) is ranked by
-BM25 below entity matches.
+a count of matched words and phrases below entity matches (not BM25, whose
+index-wide statistics would count hidden records).
 
 | match                          | score |
 |--------------------------------|-------|
@@ -53,7 +54,9 @@ MUST, SHOULD, MUST_NOT = tantivy.Occur.Must, tantivy.Occur.Should, tantivy.Occur
 EXACT_COUNT_LIMIT = 1_000
 MAX_LIMIT = 100
 MAX_OFFSET = 1_000
-TEXT_BOOST = 0.5
+# free text: per matched word, per matched phrase (entity matches score 5-40)
+TEXT_WORD = 1.0
+TEXT_PHRASE = 2.0
 # A quick-path result this good (a name word and the full DOB exactly, or more)
 # answers the question; below it the full search runs.
 ANSWERED_SCORE = 22.0
@@ -104,7 +107,7 @@ class Searcher:
         self.opened = opened
         self.schema = opened.schema
         self.index = opened.index
-        self.labels: list[str] = list(opened.meta.get("labels", []))
+        self.labels: dict[str, dict[str, Any]] = opened.meta["labels"]
 
     # -- the query -------------------------------------------------------------
     def build_query(
@@ -281,20 +284,31 @@ class Searcher:
         return Q.boolean_query([(SHOULD, a) for a in alts])
 
     def _words(self, q: SearchQuery) -> tantivy.Query | None:
-        words = [w.lower() for t in q.text for w in _WORD.findall(t)]
-        if not words:
+        terms = _analysed(_PLAIN, q.text)
+        if not terms:
             return None
-        return Q.boost_query(self.index.parse_query(" ".join(words), ["words"]), 2.0)
+        return Q.boolean_query([(SHOULD, self._term("words", t, 2.0)) for t in terms])
 
     def _texts(self, q: SearchQuery, *, phrase_only: bool = False) -> tantivy.Query | None:
-        words = [w.lower() for t in q.text for w in _WORD.findall(t)]
-        phrases = [" ".join(_WORD.findall(p)).lower() for p in q.phrases]
-        parts = [f'"{p}"' for p in phrases if p] + ([] if phrase_only else words)
+        """Free text, scored by how many of the words (and phrases) a text holds.
+
+        Not BM25: its weights come from statistics over the whole index, hidden
+        documents included, so scores and order would tell a viewer how many
+        records they may not see hold a word."""
+        words = _analysed(_ENGLISH, q.text)
+        phrases = [_analysed(_ENGLISH, [p]) for p in q.phrases]
         if 2 <= len(words) <= 4 and not phrases:
-            parts.append(f'"{" ".join(words)}"^2')  # the words together, as a name is written
-        if not parts:
+            phrases.append(words)  # the words together, as a name is written
+        alts = [] if phrase_only else [self._term("text", w, TEXT_WORD) for w in words]
+        for tokens in phrases:
+            if len(tokens) == 1:
+                alts.append(self._term("text", tokens[0], TEXT_WORD))
+            elif tokens:
+                phrase = Q.phrase_query(self.schema, "text", list[str | tuple[int, str]](tokens))
+                alts.append(Q.const_score_query(phrase, TEXT_PHRASE))
+        if not alts:
             return None
-        return Q.boost_query(self.index.parse_query(" ".join(parts), ["text"]), TEXT_BOOST)
+        return Q.boolean_query([(SHOULD, a) for a in alts])
 
     def _filters(self, q: SearchQuery) -> list[tantivy.Query]:
         out = []
@@ -344,7 +358,9 @@ class Searcher:
         assert full is not None
         searcher = self.index.searcher()
         wanted = offset + limit
-        quick = self.build_query(q, viewer, fast=True)
+        # the quick path only when no counts are asked for: counts and pages must
+        # come from the same query
+        quick = None if counts or facets else self.build_query(q, viewer, fast=True)
         order: list[str] = []
         best: dict[str, tuple[float, tantivy.Document]] = {}
         if quick is not None:
@@ -466,6 +482,26 @@ _phonetic = functools.lru_cache(maxsize=200_000)(names.phonetic_key)
 
 def _tokens(value: str) -> tuple[str, ...]:
     return name_keys(value)[0]
+
+
+# The analysers of the `words` and `text` fields (Tantivy's "default" and "en_stem").
+_PLAIN = (
+    tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    .filter(tantivy.Filter.remove_long(40))
+    .filter(tantivy.Filter.lowercase())
+    .build()
+)
+_ENGLISH = (
+    tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    .filter(tantivy.Filter.remove_long(40))
+    .filter(tantivy.Filter.lowercase())
+    .filter(tantivy.Filter.stemmer("english"))
+    .build()
+)
+
+
+def _analysed(analyser: tantivy.TextAnalyzer, texts: list[str]) -> list[str]:
+    return list(dict.fromkeys(t for text in texts for t in analyser.analyze(text)))
 
 
 _KIND_BY_PREFIX = {"P": "person", "V": "vehicle", "T": "phone", "A": "address", "L": "location"}
