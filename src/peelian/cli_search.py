@@ -349,7 +349,7 @@ def _quality_rows(
     from peelian.index import pgtrgm
     from peelian.index.access import MARKING_RANK, Viewer
     from peelian.index.build import open_current
-    from peelian.index.evaluate import quality_queries, score
+    from peelian.index.evaluate import QualityQuery, quality_queries, score
     from peelian.index.query import parse_query
     from peelian.index.search import Searcher
 
@@ -391,8 +391,8 @@ def _quality_rows(
         )
         with pgtrgm.connect(pg_url) as conn:
 
-            def run_pg(q: object) -> list[str]:
-                parsed = parse_query(q.text)  # type: ignore[attr-defined]
+            def run_pg(q: QualityQuery) -> list[str]:
+                parsed = parse_query(q.text)
                 name = " ".join([*parsed.forenames, *parsed.names, *parsed.surnames])
                 dob = parsed.dob
                 full = (

@@ -109,7 +109,3 @@ def label_key(marking: str | None, compartment: str | None, roles: list[str] | N
     """
     canonical = json.dumps(normalise_label(marking, compartment, roles), separators=(",", ":"))
     return "L" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-# Fixed viewers for tests and the benchmark until the policy module lands.
-EVERYONE_OFFICIAL = Viewer("official", "OFFICIAL")

@@ -18,13 +18,14 @@ import datetime as dt
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from peelian.index.access import Viewer
 from peelian.index.documents import index_document, text_document
+from peelian.index.evaluate import nicknames_by_forename, one_typo
 from peelian.reference import read_table
 
 SEEN = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -158,9 +159,7 @@ class Population:
         sur: dict[str, float] = {}
         for row in read_table("surnames"):
             sur[row["surname"]] = sur.get(row["surname"], 0) + float(row["weight"])
-        nick: dict[str, list[str]] = {}
-        for row in read_table("nicknames"):
-            nick.setdefault(row["forename"], []).append(row["nickname"])
+        nick = nicknames_by_forename()
         return cls(list(fore), list(fore.values()), list(sur), list(sur.values()), nick)
 
 
@@ -213,8 +212,8 @@ def synthetic_groups(
             dob = dt.date(1930, 1, 1) + dt.timedelta(days=rnd.randrange(32_000))
             postcode = _postcode(rnd)
             forenames = [forename]
-            if rnd.random() < 0.15 and forename in pop.nicknames:
-                forenames.append(rnd.choice(pop.nicknames[forename]))
+            if rnd.random() < 0.15 and forename.lower() in pop.nicknames:
+                forenames.append(rnd.choice(pop.nicknames[forename.lower()]))
             surnames = [surname.upper()]
             if rnd.random() < 0.05:
                 surnames.append(rnd.choice(pop.surnames).upper())
@@ -337,8 +336,6 @@ def build_scale_index(target: Path, n_people: int, seed: int = 1) -> ScaleRun:
 
 def bench_queries(people: list[BenchPerson], seed: int = 3) -> dict[str, list[str]]:
     """Person, partial-plate and free-text queries for the latency runs."""
-    from peelian.index.evaluate import one_typo
-
     rnd = random.Random(seed)
     out: dict[str, list[str]] = {
         "person": [],
@@ -361,7 +358,7 @@ def bench_queries(people: list[BenchPerson], seed: int = 3) -> dict[str, list[st
     return out
 
 
-def latency(run: Any, queries: list[str]) -> tuple[float, float, float]:
+def latency(run: Callable[[str], object], queries: list[str]) -> tuple[float, float, float]:
     """p50, p95 and max in ms of `run(query)` over the queries (after a warm-up)."""
     for q in queries[:20]:
         run(q)

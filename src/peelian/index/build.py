@@ -28,6 +28,7 @@ import duckdb
 import tantivy
 
 from peelian.index.documents import entity_groups, index_document, text_document, text_rows
+from peelian.resolve.explain import latest_run
 
 INDEX_DIR = "index"
 CURRENT = "CURRENT"
@@ -37,7 +38,7 @@ FORMAT = 4
 NO_TERMS = "peelian_no_terms"
 WRITER_HEAP = 512_000_000
 
-# name -> (kind, options); keyword fields hold whole values (raw tokenizer).
+# Keyword fields: whole values, one term each (raw tokenizer), no positions.
 KEYWORDS = (
     "kind",
     "label",
@@ -149,20 +150,15 @@ def build_index(
     progress: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Build the snapshot's index beside the current one, then switch to it."""
-    try:
-        row = con.execute(
-            "SELECT run_id FROM resolve_runs ORDER BY finished_at DESC LIMIT 1"
-        ).fetchone()
-    except duckdb.CatalogException:
-        row = None
-    if row is None:
+    run = latest_run(con)
+    if run is None:
         raise SearchIndexError("the hub has not been resolved yet; run `peelian resolve` first")
     root = index_root(hub_path)
     root.mkdir(exist_ok=True)
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     target = root / name
     started = time.perf_counter()
-    meta = {"resolve_run": row[0], "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    meta = {"resolve_run": run[0], "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         counts = write_index(target, snapshot_documents(con), meta, progress=progress)
     except BaseException:

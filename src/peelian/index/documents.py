@@ -100,12 +100,16 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
+# Every formal forename a word may stand for, cached: names repeat across millions.
+formals = functools.lru_cache(maxsize=100_000)(names.formal_forenames)
+
+
 @functools.lru_cache(maxsize=500_000)
 def name_keys(value: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(tokens, canonical forenames, phonetic keys) of one name as given."""
     tokens = tuple(names.name_tokens(value))
     # every formal forename a word may stand for: JAMIE is found by JAMES
-    canon = tuple(dict.fromkeys(f for t in tokens for f in names.formal_forenames(t)))
+    canon = tuple(dict.fromkeys(f for t in tokens for f in formals(t)))
     phonetic = tuple(dict.fromkeys(k for t in tokens if (k := names.phonetic_key(t))))
     return tokens, canon, phonetic
 
@@ -232,9 +236,7 @@ def _person(doc: dict[str, Any], show: dict[str, Any], fields: dict[str, list[st
     doc["alias"] = _distinct(alias_tokens)
     doc["fullname"] = _distinct(f"{f} {s}" for f in firsts for s in sur_tokens)
     # the same with every formal form of the first forename: BILL JONES as WILLIAM JONES
-    doc["fullcanon"] = _distinct(
-        f"{c} {s}" for f in firsts for c in names.formal_forenames(f) for s in sur_tokens
-    )
+    doc["fullcanon"] = _distinct(f"{c} {s}" for f in firsts for c in formals(f) for s in sur_tokens)
     dobs = get("date_of_birth", [])
     doc["dob"] = _distinct(t for d in dobs for t in dob_terms(d))
     doc["phone"] = get("phone", [])

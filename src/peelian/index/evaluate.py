@@ -51,7 +51,8 @@ class KindScore:
     p95_ms: float
 
 
-def _nicknames() -> dict[str, list[str]]:
+def nicknames_by_forename() -> dict[str, list[str]]:
+    """Formal forename (lower case) -> its nicknames, from `reference/nicknames.csv`."""
     out: dict[str, list[str]] = {}
     for row in read_table("nicknames"):
         out.setdefault(row["forename"].lower(), []).append(row["nickname"])
@@ -101,7 +102,7 @@ def quality_queries(
             GROUP BY t.person ORDER BY t.person""",
         {"seed": str(seed)},
     ).fetchall()
-    nicknames = _nicknames()
+    nicknames = nicknames_by_forename()
     rnd = random.Random(seed)
     out: list[QualityQuery] = []
     for kind in KINDS:

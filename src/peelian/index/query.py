@@ -17,10 +17,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from peelian.resolve.entities import ENTITY_PREFIX
 from peelian.standardise import contact, identifiers, names
 
 MAX_QUERY_CHARS = 500
-KINDS = ("person", "vehicle", "phone", "address", "location", "organisation", "document")
+KINDS = (*ENTITY_PREFIX, "document")
 
 # Fielded terms: the name an analyst types -> what it means.
 FIELD_ALIASES = {

@@ -44,8 +44,9 @@ import tantivy
 
 from peelian.index.access import Viewer
 from peelian.index.build import OpenIndex
-from peelian.index.documents import name_keys
+from peelian.index.documents import formals, name_keys
 from peelian.index.query import DobQuery, SearchQuery, parse_query
+from peelian.resolve.entities import ENTITY_PREFIX
 from peelian.standardise import names
 from peelian.standardise.vehicles import vrm_misread_key
 
@@ -173,12 +174,12 @@ class Searcher:
         self, token: str, forename: bool, surname: bool, fuzzy: bool = True
     ) -> tantivy.Query:
         alts = []
-        key = names.phonetic_key(token)
+        key = _phonetic(token)
         if forename:
             alts.append(self._term("forename", token, 10))
-            formals = list(names.formal_forenames(token))
-            if formals:
-                alts.append(self._terms("fcanon", formals, 8))
+            formal = list(formals(token))
+            if formal:
+                alts.append(self._terms("fcanon", formal, 8))
             if key:
                 alts.append(self._term("fph", key, 5))
             if len(token) == 1 and token.isalpha():
@@ -212,8 +213,8 @@ class Searcher:
             first, last = firsts[0], lasts[-1]
             pairs = [f"{first} {last}", f"{last} {first}"]
             alts.append(Q.term_set_query(self.schema, "fullname", pairs))
-            canon = [f"{c} {last}" for c in _formals(first)]
-            canon += [f"{c} {first}" for c in _formals(last)]
+            canon = [f"{c} {last}" for c in formals(first)]
+            canon += [f"{c} {first}" for c in formals(last)]
             alts.append(Q.term_set_query(self.schema, "fullcanon", canon))
         if q.dob is not None and q.dob.day is not None and q.person_names:
             dobs = [q.dob.term, *([q.dob.swapped] if q.dob.swapped else [])]
@@ -354,29 +355,34 @@ class Searcher:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
         if not 0 <= offset <= MAX_OFFSET:
             raise SearchError(f"offset must be between 0 and {MAX_OFFSET} (got {offset})")
-        full = self.build_query(q, viewer)
-        assert full is not None
         searcher = self.index.searcher()
         wanted = offset + limit
+        counted = counts or facets
         # the quick path only when no counts are asked for: counts and pages must
         # come from the same query
-        quick = None if counts or facets else self.build_query(q, viewer, fast=True)
+        quick = None if counted else self.build_query(q, viewer, fast=True)
         order: list[str] = []
         best: dict[str, tuple[float, tantivy.Document]] = {}
+        matching = 0
+        used = quick
         if quick is not None:
-            order, best = self._collapsed(searcher, quick, wanted)
-        answered = len(order) >= wanted or (order and best[order[0]][0] >= ANSWERED_SCORE)
-        if not answered:  # no quick form, or nothing convincing: the full search
-            order, best = self._collapsed(searcher, full, wanted)
-        tq = full
-        hits = [self._hit(best[e], q, searcher, tq, explain) for e in order[offset:wanted]]
+            order, best, _ = self._collapsed(searcher, quick, wanted, count=False)
+        if not (len(order) >= wanted or (order and best[order[0]][0] >= ANSWERED_SCORE)):
+            # no quick form, or nothing convincing: the full search
+            used = self.build_query(q, viewer)
+            assert used is not None
+            order, best, matching = self._collapsed(searcher, used, wanted, count=counted)
+        assert used is not None
+        snippets: list[tantivy.SnippetGenerator] = []  # made once, if a text is shown
+        hits = [
+            self._hit(best[e], q, searcher, used, snippets, explain) for e in order[offset:wanted]
+        ]
         if q.near is not None:
             hits = [h for h in hits if _within(h.show, q)]
         total: int | None = None
         exact, facet_counts = False, dict[str, dict[str, int]]()
-        if counts or facets:
-            matching = int(getattr(searcher.search(full, 1, count=True), "count", 0) or 0)
-            total, exact, facet_counts = self._counts(searcher, full, matching, facets)
+        if counted:
+            total, exact, facet_counts = self._counts(searcher, used, matching, facets)
         return SearchResult(
             q,
             hits,
@@ -390,12 +396,13 @@ class Searcher:
         )
 
     def _collapsed(
-        self, searcher: tantivy.Searcher, tq: tantivy.Query, wanted: int
-    ) -> tuple[list[str], dict[str, tuple[float, tantivy.Document]]]:
-        """The best `wanted` entities of a query, each once, at its best document."""
+        self, searcher: tantivy.Searcher, tq: tantivy.Query, wanted: int, *, count: bool
+    ) -> tuple[list[str], dict[str, tuple[float, tantivy.Document]], int]:
+        """The best `wanted` entities of a query, each once, at its best document;
+        and, with `count`, how many documents match."""
         fetch = wanted * 2 + 10
         while True:
-            found = searcher.search(tq, fetch, count=False)
+            found = searcher.search(tq, fetch, count=count)
             best: dict[str, tuple[float, tantivy.Document]] = {}
             order: list[str] = []
             for score, address in found.hits:
@@ -405,7 +412,8 @@ class Searcher:
                     best[entity_id] = (score, doc)
                     order.append(entity_id)
             if len(order) >= wanted or len(found.hits) < fetch:
-                return order, best
+                # the stubs don't declare SearchResult.count; it is set when count=True
+                return order, best, int(getattr(found, "count", 0) or 0)
             fetch *= 4
 
     def _hit(
@@ -414,6 +422,7 @@ class Searcher:
         q: SearchQuery,
         searcher: tantivy.Searcher,
         tq: tantivy.Query,
+        snippets: list[tantivy.SnippetGenerator],
         explain: bool,
     ) -> Hit:
         score, doc = best
@@ -422,9 +431,11 @@ class Searcher:
         kind = "document" if entity_id.startswith("doc:") else _kind_of(entity_id)
         hit = Hit(entity_id, kind, round(score, 3), show.get("l", entity_id), show=show)
         if kind == "document":
-            generator = tantivy.SnippetGenerator.create(searcher, tq, self.schema, "text")
-            generator.set_max_num_chars(200)
-            snippet = generator.snippet_from_doc(doc)
+            if not snippets:
+                generator = tantivy.SnippetGenerator.create(searcher, tq, self.schema, "text")
+                generator.set_max_num_chars(200)
+                snippets.append(generator)
+            snippet = snippets[0].snippet_from_doc(doc)
             hit.snippet = snippet.to_html() or doc["text"][0][:200]
         elif explain:
             hit.matched = matched_fields(q, show)
@@ -476,7 +487,6 @@ class Searcher:
         return [(term, count) for term, count in found if count > 0]
 
 
-_formals = functools.lru_cache(maxsize=50_000)(names.formal_forenames)
 _phonetic = functools.lru_cache(maxsize=200_000)(names.phonetic_key)
 
 
@@ -504,11 +514,11 @@ def _analysed(analyser: tantivy.TextAnalyzer, texts: list[str]) -> list[str]:
     return list(dict.fromkeys(t for text in texts for t in analyser.analyze(text)))
 
 
-_KIND_BY_PREFIX = {"P": "person", "V": "vehicle", "T": "phone", "A": "address", "L": "location"}
+_KIND_BY_PREFIX = {prefix: kind for kind, prefix in ENTITY_PREFIX.items()}
 
 
 def _kind_of(entity_id: str) -> str:
-    return _KIND_BY_PREFIX.get(entity_id[:1], "organisation")
+    return _KIND_BY_PREFIX.get(entity_id[:1], "entity")
 
 
 def _within(show: dict[str, Any], q: SearchQuery) -> bool:
@@ -530,8 +540,7 @@ def _name_how(token: str, value_tokens: list[str], forename: bool) -> str | None
     if token in value_tokens:
         return "exact"
     if forename and value_tokens:
-        formals = set(_formals(token))
-        if formals & set(_formals(value_tokens[0])):
+        if set(formals(token)) & set(formals(value_tokens[0])):
             return f"nickname: {token} for {value_tokens[0]}"
         if len(token) == 1 and any(v.startswith(token) for v in value_tokens):
             return "initial"

@@ -51,17 +51,24 @@ class EntityExplanation:
     history: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
-def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[str, float, str | None]:
+def latest_run(con: duckdb.DuckDBPyConnection) -> tuple[str, float, str | None] | None:
+    """(run ID, match threshold, model JSON) of the hub's last resolve; None before
+    the first one. What the current snapshot was resolved by."""
     try:
         row = con.execute(
             "SELECT run_id, threshold_weight, model FROM resolve_runs"
             " ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()
     except duckdb.CatalogException:
-        row = None
-    if row is None:
+        return None
+    return None if row is None else (str(row[0]), float(row[1]), row[2])
+
+
+def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[str, float, str | None]:
+    run = latest_run(con)
+    if run is None:
         raise ExplainError("the hub has not been resolved yet; run `peelian resolve --hub HUB`")
-    return str(row[0]), float(row[1]), row[2]
+    return run
 
 
 def _entity_of(con: duckdb.DuckDBPyConnection, mention: str) -> str | None:
