@@ -40,3 +40,13 @@ def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             ingest_mapping(hub, mapping)
         resolve(hub)
     return hub_path
+
+
+def add_accounts(state_url: str | Path, *accounts: tuple[str, str, str]) -> None:
+    """Create user accounts (username, role, vetting) in a state database, as tests'
+    CLI users (no passwords: the CLI acts as an account, it does not sign in)."""
+    from peelian.state import State
+
+    with State.open(state_url) as state:
+        for username, role, vetting in accounts:
+            state.accounts.add_user(username, username, role, vetting, by="test-setup")

@@ -191,6 +191,11 @@ def demo_cmd(
     from peelian.cli_search import _run_index
 
     _run_index(hub, False)
+    from peelian.cli_govern import demo_accounts
+
+    accounts = demo_accounts(hub)
+    out_console.print(f"\n[bold]Demo accounts[/bold] (also in {accounts}):")
+    out_console.print(accounts.read_text(encoding="utf-8"), highlight=False)
     out_console.print(
         "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, index.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
@@ -200,8 +205,13 @@ def demo_cmd(
         f"`peelian eval resolve --hub {hub} --truth {out}/truth` scores the entities; "
         f"`peelian review --hub {hub}` lists uncertain pairs and `peelian explain --hub {hub} "
         "ENTITY_ID` shows how an entity was built.\n"
-        f'`peelian search --hub {hub} "QUERY"` searches it (try a name and a year of '
-        "birth, a plate, a postcode or words from an intelligence report).\n"
+        f'`peelian search --hub {hub} --user pc_demo --purpose "incident WM-20240105-0001" '
+        '"QUERY"` searches it as the response officer (try a name and a year of birth, a '
+        "plate, a postcode or words from an intelligence report; --user analyst_demo sees "
+        "the operations' intelligence too).\n"
+        f"`peelian users list --hub {hub} --by admin` lists the accounts; "
+        f"`peelian audit show --hub {hub} --by auditor_demo` shows who looked at what, and "
+        f"`peelian audit verify --hub {hub} --by auditor_demo` checks the audit chain.\n"
         "The web UI (with its login) arrives with its issue; "
         "`make demo` will run them here as they land."
     )
@@ -490,7 +500,7 @@ def bench_ingest(
 
 
 # The resolve commands live in their own module; importing it registers them.
-from peelian import cli_resolve, cli_search  # noqa: E402, F401
+from peelian import cli_govern, cli_resolve, cli_retention, cli_search  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

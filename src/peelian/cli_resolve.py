@@ -6,6 +6,7 @@ Registered on the `peelian` app by `peelian.cli` (imported at its end).
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import time
@@ -46,6 +47,18 @@ StateOption = Annotated[
         help="Operational state database: a file (SQLite) or a URL such as "
         "postgresql+psycopg://user@host/db. Default: $PEELIAN_STATE, else HUB/state.db.",
         show_default=False,
+    ),
+]
+
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Your Peelian account (default: your machine login)."),
+]
+PurposeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--purpose", help="Why: 'incident REF', 'crime REF' or 'reason CODE: note' (recorded)."
     ),
 ]
 
@@ -91,10 +104,12 @@ def _run_resolve(
         raise _fail(f"--model {model}: no such file")
     with _open_state(hub_path, state) as opened_state:
         decisions = opened_state.decisions()
+        disposals = opened_state.disposed_records()
     with _open_hub(hub_path) as hub:
         summary = resolve(
             hub,
             decisions=decisions,
+            disposals=disposals,
             model_path=model,
             threshold_weight=DEFAULT_THRESHOLD_WEIGHT if threshold is None else threshold,
             review_weight=DEFAULT_REVIEW_WEIGHT if review_from is None else review_from,
@@ -182,25 +197,42 @@ def refresh_cmd(
 def export_memberships(
     hub: HubOption,
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    user: UserOption = None,
+    purpose: PurposeOption = None,
+    state: StateOption = None,
 ) -> None:
     """Write which entity each source record's mention belongs to, as CSV:
-    source, source_record_id, entity_type, entity_id.
+    source, source_record_id, entity_type, entity_id (the records your account may
+    see; audited, a purpose is required).
 
     Example:
 
-        peelian export memberships --hub data/hub --out memberships.csv
+        peelian export memberships --hub data/hub --out memberships.csv --user analyst1 \\
+            --purpose "reason data_quality: reconcile the custody system"
     """
-    with _open_hub(hub, read_only=True) as opened:
+    from peelian.cli_govern import authorise_cli, cli_client
+    from peelian.govern.records import VISIBLE, create_visible_labels
+
+    username = user or getpass.getuser()
+    with _open_state(hub, state) as st, _open_hub(hub, read_only=True) as opened:
+        grant = authorise_cli(st, username, "export", purpose=purpose)
         try:
+            create_visible_labels(opened.con, grant.principal)
             rows = opened.con.execute(
-                """SELECT m.source, m.row_id, e.entity_type, e.entity_id
+                f"""SELECT m.source, m.row_id, e.entity_type, e.entity_id
                    FROM entity_membership e JOIN mentions m USING (mention_id)
+                   WHERE mention_id IN ({VISIBLE})
                    ORDER BY m.source, m.row_id, m.slot, m.element, e.entity_type"""
             ).fetchall()
         except Exception as exc:  # the table is missing before the first resolve
             if "entity_membership" in str(exc):
                 raise _fail("the hub has not been resolved yet; run `peelian resolve`") from None
             raise
+        st.append_audit(
+            username, "export", target="memberships",
+            detail={"rows": len(rows), "file": str(out)},
+            purpose=grant.purpose.text if grant.purpose else None, client=cli_client(),
+        )  # fmt: skip
     tmp = out.with_name(out.name + ".tmp")
     try:
         with tmp.open("w", newline="", encoding="utf-8") as handle:
@@ -300,26 +332,54 @@ def explain_cmd(
     second: Annotated[
         str | None, typer.Argument(help="A second person mention id: explain the pair.")
     ] = None,
+    user: UserOption = None,
+    purpose: PurposeOption = None,
+    state: StateOption = None,
 ) -> None:
-    """Why two mentions were (not) merged, field by field; or how an entity was built.
+    """Why two mentions were (not) merged, field by field; or how an entity was built,
+    as much of it as your account may see (audited; a purpose is required).
 
     Examples:
 
-        peelian explain --hub data/hub P00000042
+        peelian explain --hub data/hub P00000042 --user analyst1 --purpose "crime 43/000123/24"
 
         peelian explain --hub data/hub "crime:61/000001/24#1:nominal" \\
-            "custody:HM3/00001/24:detained"
+            "custody:HM3/00001/24:detained" --user analyst1 \\
+            --purpose "reason data_quality: merge check"
     """
+    from peelian.cli_govern import authorise_cli, cli_client
+    from peelian.govern.records import visible_explanation, visible_mentions
     from peelian.resolve.explain import ExplainError, explain_entity, explain_pair
 
-    with _open_hub(hub) as opened:
+    username = user or getpass.getuser()
+    with _open_state(hub, state) as st, _open_hub(hub) as opened:
+        grant = authorise_cli(st, username, "entity.explain", purpose=purpose)
+        recorded = grant.purpose.text if grant.purpose else None
+        target = f"entity:{first}" if second is None else None
+        asked = {"asked": [first] if second is None else [first, second]}
         try:
             if second is None:
-                entity = explain_entity(opened.con, first)
+                found = visible_explanation(
+                    opened.con, grant.principal, explain_entity(opened.con, first)
+                )
+                if found is None:  # as if it did not exist
+                    raise ExplainError(f"{first} is neither an entity nor a mention in this hub")
+                entity = found
             else:
+                if len(visible_mentions(opened.con, grant.principal, [first, second])) < 2:
+                    raise ExplainError(f"{first} or {second} is not a person mention in this hub")
                 pair = explain_pair(opened.con, first, second)
         except ExplainError as exc:
+            st.append_audit(
+                username, "entity.explain", target=target, detail=asked, purpose=recorded,
+                client=cli_client(), outcome=f"refused: {exc}"[:500],
+            )  # fmt: skip
             raise _fail(str(exc)) from None
+        shown = sorted({f for f, *_ in entity.golden}) if second is None else ["pair weights"]
+        st.append_audit(
+            username, "entity.explain", target=target, detail={**asked, "fields": shown},
+            purpose=recorded, client=cli_client(),
+        )  # fmt: skip
     if second is None:
         out_console.print(f"[bold]{entity.entity_id}[/bold] {entity.entity_type}: {entity.label}")
         golden = Table(title="golden record (chosen values first; every value with its sources)")
@@ -382,8 +442,11 @@ def _check_ref(hub: Path, ref: str) -> str:
 def _decide(
     kind: str, hub: Path, state: str | None, a: str, b: str, by: str, reason: str, entity_type: str
 ) -> None:
+    from peelian.cli_govern import authorise_cli
+
     a, b = _check_ref(hub, a), _check_ref(hub, b)
     with _open_state(hub, state) as opened:
+        authorise_cli(opened, by, "decision.make")
         try:
             decision = opened.add_decision(kind, entity_type, a, b, by=by, reason=reason)  # type: ignore[arg-type]
         except ValueError as exc:
@@ -395,7 +458,9 @@ def _decide(
     )
 
 
-ByOption = Annotated[str, typer.Option("--by", help="Who decides (user name).")]
+ByOption = Annotated[
+    str, typer.Option("--by", help="Your Peelian account (its role must allow decisions).")
+]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept with the decision).")]
 TypeOption = Annotated[str, typer.Option("--entity-type")]
 
@@ -440,14 +505,17 @@ def decide_different(
 
 
 @decide_app.command("list")
-def decide_list(hub: HubOption, state: StateOption = None) -> None:
+def decide_list(hub: HubOption, user: UserOption = None, state: StateOption = None) -> None:
     """List the active decisions.
 
     Example:
 
-        peelian decide list --hub data/hub
+        peelian decide list --hub data/hub --user analyst1
     """
+    from peelian.cli_govern import authorise_cli
+
     with _open_state(hub, state) as opened:
+        authorise_cli(opened, user or getpass.getuser(), "review.view")
         decisions = opened.decisions()
     table = Table(title=f"{len(decisions)} active decision(s)")
     for name in ("#", "kind", "type", "a", "b", "by", "when", "reason"):
@@ -480,7 +548,10 @@ def decide_revoke(
 
         peelian decide revoke 3 --hub data/hub --by supervisor1 --reason "entered in error"
     """
+    from peelian.cli_govern import authorise_cli
+
     with _open_state(hub, state) as opened:
+        authorise_cli(opened, by, "decision.make")
         try:
             opened.revoke_decision(decision_id, by=by, reason=reason)
         except (LookupError, ValueError) as exc:
@@ -492,25 +563,40 @@ def decide_revoke(
 def review_cmd(
     hub: HubOption,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    user: UserOption = None,
+    state: StateOption = None,
 ) -> None:
-    """The review queue: uncertain or refused person pairs, biggest impact first.
+    """The review queue: uncertain or refused person pairs, biggest impact first
+    (the pairs whose both mentions your account may see).
 
     Example:
 
-        peelian review --hub data/hub --limit 50
+        peelian review --hub data/hub --limit 50 --user analyst1
     """
-    with _open_hub(hub, read_only=True) as opened:
+    from peelian.cli_govern import authorise_cli, cli_client
+    from peelian.govern.records import VISIBLE, create_visible_labels
+
+    username = user or getpass.getuser()
+    with _open_state(hub, state) as st, _open_hub(hub, read_only=True) as opened:
+        grant = authorise_cli(st, username, "review.view")
         try:
+            create_visible_labels(opened.con, grant.principal)
+            queue = f"FROM review_queue WHERE mention_l IN ({VISIBLE}) AND mention_r IN ({VISIBLE})"
             rows = opened.con.execute(
-                "SELECT mention_l, mention_r, entity_l, entity_r, match_weight, reason, impact"
-                " FROM review_queue ORDER BY impact DESC, match_weight DESC NULLS LAST LIMIT $n",
+                "SELECT mention_l, mention_r, entity_l, entity_r, match_weight, reason, impact "
+                + queue
+                + " ORDER BY impact DESC, match_weight DESC NULLS LAST LIMIT $n",
                 {"n": limit},
             ).fetchall()
-            total = opened.con.execute("SELECT count(*) FROM review_queue").fetchone()
+            total = opened.con.execute("SELECT count(*) " + queue).fetchone()
         except Exception as exc:
             if "review_queue" in str(exc):
                 raise _fail("the hub has not been resolved yet; run `peelian resolve`") from None
             raise
+        st.append_audit(
+            username, "review.view", detail={"pairs": [[r[0], r[1]] for r in rows]},
+            client=cli_client(),
+        )  # fmt: skip
     table = Table(title=f"review queue: {total[0] if total else 0:,} pairs, first {len(rows)}")
     for name in ("mention", "mention", "entities", "weight", "reason", "impact"):
         table.add_column(name)

@@ -21,7 +21,6 @@ from peelian.cli import app, bench_app, console, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _open_state
 
 if TYPE_CHECKING:
-    from peelian.index.access import Viewer
     from peelian.index.search import SearchResult
 
 
@@ -67,20 +66,6 @@ def index_cmd(
     _run_index(hub, quiet)
 
 
-def _viewer(name: str | None, clearance: str, compartments: list[str], roles: list[str]) -> Viewer:
-    from peelian.index.access import AccessError, Viewer
-
-    try:
-        return Viewer(
-            name or getpass.getuser(),
-            clearance,
-            frozenset(c.strip().upper() for c in compartments),
-            frozenset(r.strip() for r in roles),
-        )
-    except AccessError as exc:
-        raise _fail(str(exc)) from None
-
-
 @app.command("search")
 def search_cmd(
     query: Annotated[str, typer.Argument(help="What to look for.", show_default=False)],
@@ -88,27 +73,16 @@ def search_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="Results per page (1-100).")] = 10,
     offset: Annotated[int, typer.Option("--offset", help="Results to skip.")] = 0,
-    clearance: Annotated[
-        str,
-        typer.Option(
-            "--clearance",
-            help="Highest marking the searcher may see: OFFICIAL, OFFICIAL-SENSITIVE, "
-            "SECRET or TOP SECRET.",
-        ),
-    ] = "OFFICIAL",
-    compartment: Annotated[
-        list[str] | None,
-        typer.Option("--compartment", help="An operation the searcher is briefed into."),
-    ] = None,
-    role: Annotated[
-        list[str] | None,
-        typer.Option("--role", help="A sharing role the searcher holds (e.g. mash_officer)."),
-    ] = None,
     user: Annotated[
-        str | None, typer.Option("--user", help="Who is searching (default: your login).")
+        str | None,
+        typer.Option("--user", help="Your Peelian account (default: your machine login)."),
     ] = None,
     purpose: Annotated[
-        str | None, typer.Option("--purpose", help="Why (recorded in the audit log).")
+        str | None,
+        typer.Option(
+            "--purpose",
+            help="Why: 'incident REF', 'crime REF' or 'reason CODE: note' (recorded).",
+        ),
     ] = None,
     state: StateOption = None,
 ) -> None:
@@ -120,52 +94,56 @@ def search_cmd(
     identifiers (`PNC 2003/0062845E`) or free text, and fields and filters:
     `surname:smith dob:1990-03 area:B15 type:person from:2024-01-01 near:52.48,-1.89,2km`.
 
-    Until user accounts arrive the searcher's clearance, compartments and roles are
-    given as options; the default sees OFFICIAL records outside any compartment.
+    The search runs as your account (`--user`): the access policy decides from its
+    role, vetting, teams and operations what you see, and a purpose of access is
+    required (an incident or crime reference, or a reason with a note).
 
     Examples:
 
-        peelian search --hub data/hub "john smith 1990"
+        peelian search --hub data/hub "john smith 1990" --user pc_1234 \
+            --purpose "incident WM-20241103-0045"
 
-        peelian search --hub data/hub "AB12 C?E" --json
-
-        peelian search --hub data/hub "samurai sword" --clearance OFFICIAL-SENSITIVE
+        peelian search --hub data/hub "AB12 C?E" --json --user pc_1234 \
+            --purpose "reason officer_safety: roadside stop"
     """
+    from peelian.cli_govern import authorise_cli, cli_client
+    from peelian.index.access import Viewer
     from peelian.index.build import SearchIndexError, open_current
     from peelian.index.query import QueryError
     from peelian.index.search import Searcher, SearchError
 
-    viewer = _viewer(user, clearance, compartment or [], role or [])
-    try:
-        searcher = Searcher(open_current(hub))
-        result = searcher.search(query, viewer, limit=limit, offset=offset)
-    except (SearchIndexError, QueryError, SearchError) as exc:
-        if (hub / "hub.duckdb").exists():  # a refused search is still an attempt on record
-            with _open_state(hub, state) as st:
-                st.append_audit(
-                    viewer.name,
-                    "search",
-                    detail={"query": query[:1000], "clearance": viewer.clearance},
-                    purpose=purpose,
-                    client="cli",
-                    outcome=f"refused: {exc}"[:500],
-                )
-        raise _fail(str(exc)) from None
+    username = user or getpass.getuser()
+    _open_hub(hub, read_only=True).close()  # a clear error for a folder that is no hub
     with _open_state(hub, state) as st:
+        grant = authorise_cli(st, username, "search", purpose=purpose)
+        viewer = Viewer.of(grant.principal)
+        recorded = grant.purpose.text if grant.purpose else None
+        try:
+            searcher = Searcher(open_current(hub))
+            result = searcher.search(query, viewer, limit=limit, offset=offset)
+        except (SearchIndexError, QueryError, SearchError) as exc:
+            # A refused search is still an attempt on record.
+            st.append_audit(
+                username,
+                "search",
+                detail={"query": query[:1000]},
+                purpose=recorded,
+                client=cli_client(),
+                outcome=f"refused: {exc}"[:500],
+            )
+            raise _fail(str(exc)) from None
         st.append_audit(
-            viewer.name,
+            username,
             "search",
             detail={
                 "query": result.query.raw,
-                "clearance": viewer.clearance,
-                "compartments": sorted(viewer.compartments),
-                "roles": sorted(viewer.roles),
                 "results": [h.entity_id for h in result.hits],
                 "total": result.total,
                 "index": result.index,
+                **({"notices": result.notices} if result.notices else {}),
             },
-            purpose=purpose,
-            client="cli",
+            purpose=recorded,
+            client=cli_client(),
         )
     if as_json:
         out_console.print_json(json.dumps(result_json(result)))
@@ -195,6 +173,7 @@ def result_json(result: SearchResult) -> dict[str, object]:
         "took_ms": round(result.took_ms, 2),
         "index": result.index,
         "facets": result.facets,
+        "restricted": result.notices,
         "hits": [
             {
                 "id": h.entity_id,
@@ -203,6 +182,8 @@ def result_json(result: SearchResult) -> dict[str, object]:
                 "score": h.score,
                 "matched": [dataclasses.asdict(m) for m in h.matched],
                 **({"snippet": h.snippet} if h.snippet else {}),
+                "marking": h.show.get("m"),
+                "handling": h.show.get("h", []),
                 "record": h.show,
             }
             for h in result.hits
@@ -225,6 +206,8 @@ def _print_result(result: SearchResult) -> None:
         f"{about}{result.total:,} results ({shown} shown) in {result.took_ms:,.1f} ms"
         + (f"  [{facets}]" if facets else "")
     )
+    for text in result.notices:
+        out_console.print(f"[bold yellow]{escape(text)}[/bold yellow]")
     if not result.hits:
         return
     table = Table(show_lines=False)
@@ -241,6 +224,10 @@ def _print_result(result: SearchResult) -> None:
         label = escape(h.label)
         if markers:
             label += f"\n[red]warning: {escape(', '.join(markers))}[/red]"
+        if h.show.get("m", "OFFICIAL") != "OFFICIAL":
+            label += f"\n[magenta]{escape(h.show['m'])}[/magenta]"
+        for condition in h.show.get("h", []):
+            label += f"\n[yellow]handling: {escape(condition)}[/yellow]"
         table.add_row(h.entity_id, label, why if h.snippet else escape(why), f"{h.score:.1f}")
     out_console.print(table)
 
@@ -346,8 +333,9 @@ def _quality_rows(
 
     import pyarrow as pa
 
+    from peelian.govern.policy import MARKING_RANK
     from peelian.index import pgtrgm
-    from peelian.index.access import MARKING_RANK, Viewer
+    from peelian.index.access import Viewer
     from peelian.index.build import open_current
     from peelian.index.evaluate import QualityQuery, quality_queries, score
     from peelian.index.query import parse_query

@@ -151,6 +151,22 @@ def test_a_record_in_a_compartment_is_invisible_outside_it(searcher: Searcher) -
     assert result.facets["kind"] == {"person": 2}
 
 
+def test_a_disclosing_operation_earns_a_notice_and_nothing_else(searcher: Searcher) -> None:
+    told = Viewer("ds_5", "SECRET", disclosing=(("OP KESTREL", "Kestrel team"),))
+    result = searcher.search("tiny kray", told)
+    assert (result.hits, result.total) == ([], 0)
+    assert result.notices == [
+        "Restricted information exists (held by OP KESTREL); contact Kestrel team."
+    ]
+    # The notice is for matching records only, never for a marking above the
+    # reader's vetting, and not for those briefed (they see the record itself).
+    assert searcher.search("william jones", told).notices == []
+    low = Viewer("pc_5", "OFFICIAL", disclosing=(("OP KESTREL", "Kestrel team"),))
+    assert searcher.search("tiny kray", low).notices == []
+    assert searcher.search("tiny kray", ANALYST).notices == []
+    assert searcher.search("tiny kray", OFFICER).notices == []
+
+
 def test_sharing_roles_and_marking_both_have_to_allow_a_record(searcher: Searcher) -> None:
     assert ids(searcher, "amy cartwright", OFFICER) == []  # marking too high
     no_role = Viewer("ds_3", "SECRET")
@@ -245,6 +261,27 @@ def test_a_viewer_without_the_operation_never_sees_its_records(indexed: Path) ->
     assert found_by_briefed == len(secret_refs)
 
 
+def test_a_result_carries_the_marking_and_handling_conditions_of_its_records(
+    indexed: Path,
+) -> None:
+    with Hub(indexed, read_only=True) as hub:
+        rows = hub.con.execute(
+            """SELECT DISTINCT e.reference, s.marking, s.handling
+               FROM event e JOIN mentions m USING (mention_id)
+               JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id
+               WHERE m.source = 'intelligence' AND s.handling IS NOT NULL
+                 AND s.compartment IS NULL AND e.reference IS NOT NULL LIMIT 5"""
+        ).fetchall()
+    assert rows
+    searcher = Searcher(open_current(indexed))
+    reader = Viewer("a", "SECRET")
+    for reference, marking, handling in rows:
+        shown = [h.show for h in searcher.search(f"ref:{reference}", reader).hits]
+        assert shown, reference
+        assert shown[0]["m"] == marking
+        assert handling in shown[0]["h"]
+
+
 def test_a_new_build_replaces_the_current_index_atomically(indexed: Path, tmp_path: Path) -> None:
     hub_path = tmp_path / "hub"
     shutil.copytree(indexed, hub_path)
@@ -277,6 +314,7 @@ def test_a_new_build_replaces_the_current_index_atomically(indexed: Path, tmp_pa
 def test_cli_search_prints_json_and_audits_the_search(indexed: Path, tmp_path: Path) -> None:
     hub_path = tmp_path / "hub"
     shutil.copytree(indexed, hub_path)
+    add_officer(hub_path)
     with Hub(hub_path, read_only=True) as hub:
         row = hub.con.execute(
             "SELECT value FROM golden_values WHERE field = 'surname' LIMIT 1"
@@ -293,7 +331,7 @@ def test_cli_search_prints_json_and_audits_the_search(indexed: Path, tmp_path: P
             "--user",
             "pc_9",
             "--purpose",
-            "stop check",
+            "reason officer_safety: roadside stop check",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -303,10 +341,15 @@ def test_cli_search_prints_json_and_audits_the_search(indexed: Path, tmp_path: P
     with State.open(str(hub_path / "state.db")) as state:
         events = state.audit_events()
     search = [e for e in events if e.action == "search"][-1]
-    assert (search.actor, search.purpose) == ("pc_9", "stop check")
+    assert (search.actor, search.purpose) == ("pc_9", "reason officer_safety: roadside stop check")
     assert search.detail is not None
     assert search.detail["query"] == row[0]
     assert state_ok(hub_path)
+
+
+def add_officer(hub_path: Path) -> None:
+    with State.open(str(hub_path / "state.db")) as state:
+        state.accounts.add_user("pc_9", "PC 9", "response_officer", "NPPV2", by="admin")
 
 
 def state_ok(hub_path: Path) -> bool:
@@ -314,16 +357,35 @@ def state_ok(hub_path: Path) -> bool:
         return state.verify_audit().ok
 
 
-def test_cli_search_errors_are_clear(indexed: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["search", "--hub", str(indexed), "smith", "--clearance", "NOPE"])
+def test_cli_search_errors_are_clear_and_refusals_are_audited(
+    indexed: Path, tmp_path: Path
+) -> None:
+    hub_path = tmp_path / "hub"
+    shutil.copytree(indexed, hub_path)
+    add_officer(hub_path)
+    purpose = ["--purpose", "incident WM-20241103-0045"]
+    search = ["search", "--hub", str(hub_path), "smith"]
+    result = runner.invoke(app, [*search, "--user", "nobody", *purpose])
     assert result.exit_code == 2
-    assert "unknown clearance" in result.output
-    result = runner.invoke(app, ["search", "--hub", str(tmp_path), "smith"])
+    assert "not an enabled user" in result.output
+    result = runner.invoke(app, [*search, "--user", "pc_9"])
     assert result.exit_code == 2
-    assert "not a Peelian hub" in result.output
-    result = runner.invoke(app, ["search", "--hub", str(indexed), "x" * 600])
+    assert "purpose of access is required" in result.output
+    result = runner.invoke(app, [*search, "--user", "pc_9", "--purpose", "curious"])
+    assert result.exit_code == 2
+    assert "starts with 'incident'" in result.output
+    result = runner.invoke(
+        app, ["search", "--hub", str(hub_path), "x" * 600, "--user", "pc_9", *purpose]
+    )
     assert result.exit_code == 2
     assert "500" in result.output
+    with State.open(str(hub_path / "state.db")) as state:
+        refused = [e for e in state.audit_events() if e.outcome.startswith("refused")]
+    assert [e.actor for e in refused] == ["nobody", "pc_9", "pc_9", "pc_9"]
+    assert state_ok(hub_path)
+    result = runner.invoke(app, ["search", "--hub", str(tmp_path), "smith", *purpose])
+    assert result.exit_code == 2
+    assert "not a Peelian hub" in result.output
 
 
 def test_free_text_scores_do_not_depend_on_hidden_records(tmp_path: Path) -> None:

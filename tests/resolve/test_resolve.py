@@ -7,6 +7,7 @@ import csv
 import shutil
 from pathlib import Path
 
+from tests.conftest import add_accounts
 from typer.testing import CliRunner
 
 from peelian.cli import app
@@ -153,6 +154,7 @@ def test_analyst_decisions_are_applied_and_survive_a_full_refresh(
             ).fetchall()
         ]
     state.close()
+    add_accounts(tmp_path / "state.db", ("analyst1", "intelligence_analyst", "SC"))
     for kind, a, b in (("different", members[0], entity), ("same", loners[0], loners[1])):
         result = runner.invoke(
             app,
@@ -197,8 +199,15 @@ def test_cli_contracts_export_eval_explain_and_review(
     resolved: Path, force: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "memberships.csv"
+    state = str(tmp_path / "state.db")
+    add_accounts(
+        state, ("analyst1", "intelligence_analyst", "SC"), ("pc_1", "response_officer", "NPPV1")
+    )
+    as_analyst = ["--state", state, "--user", "analyst1"]
+    purpose = ["--purpose", "reason data_quality: checking the merge of two records"]
     result = runner.invoke(
-        app, ["export", "memberships", "--hub", str(resolved), "--out", str(out)]
+        app,
+        ["export", "memberships", "--hub", str(resolved), "--out", str(out), *as_analyst, *purpose],
     )
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8") as handle:
@@ -218,17 +227,38 @@ def test_cli_contracts_export_eval_explain_and_review(
             """SELECT entity_id, mention_l, mention_r FROM match_edges WHERE via = 'model'
                ORDER BY match_weight DESC, entity_id LIMIT 1"""
         ).fetchall()[0]
-    result = runner.invoke(app, ["explain", "--hub", str(resolved), str(entity)])
+    explain = ["explain", "--hub", str(resolved)]
+    result = runner.invoke(app, [*explain, str(entity), *as_analyst, *purpose])
     assert result.exit_code == 0, result.output
     assert "golden record" in result.output
-    result = runner.invoke(app, ["explain", "--hub", str(resolved), str(a), str(b)])
+    result = runner.invoke(app, [*explain, str(a), str(b), *as_analyst, *purpose])
     assert result.exit_code == 0, result.output
     assert "merged directly (model)" in result.output
     assert "first_name" in result.output
+    # no purpose, or a role without the permission: refused, and audited
+    result = runner.invoke(app, [*explain, str(entity), *as_analyst])
+    assert result.exit_code == 2
+    assert "purpose of access is required" in result.output
+    result = runner.invoke(
+        app, [*explain, str(entity), "--state", state, "--user", "pc_1", *purpose]
+    )
+    assert result.exit_code == 2
+    assert "may not see why records were merged" in result.output
 
-    result = runner.invoke(app, ["review", "--hub", str(resolved), "--limit", "5"])
+    result = runner.invoke(app, ["review", "--hub", str(resolved), "--limit", "5", *as_analyst])
     assert result.exit_code == 0, result.output
     assert "review queue" in result.output
+    with State.open(state) as opened:
+        actions = [(e.actor, e.action, e.outcome[:7]) for e in opened.audit_events()]
+        assert opened.verify_audit().ok
+    assert [a for a in actions if a[0] != "test-setup"] == [
+        ("analyst1", "export", "ok"),
+        ("analyst1", "entity.explain", "ok"),
+        ("analyst1", "entity.explain", "ok"),
+        ("analyst1", "entity.explain", "refused"),
+        ("pc_1", "entity.explain", "refused"),
+        ("analyst1", "review.view", "ok"),
+    ]
 
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:

@@ -1,18 +1,17 @@
 """The viewer a search runs for, and the filter their clearance puts into the query.
 
-The governance issue brings the one policy decision point (roles, vetting,
-operations, purpose of access); it decides what a user may see and hands the
-search a `Viewer`. The index needs three facts per record: the marking, the
-compartment (an operation's need-to-know group, or none) and the sharing roles
-a partner's agreement allows (or none: no restriction beyond the marking).
+The policy (`peelian.govern.policy`) decides what a user may see; `Viewer.of`
+turns its `Principal` into what the index needs. The index needs three facts
+per record: the marking, the compartment (an operation's need-to-know group,
+or none) and the sharing roles a partner's agreement allows (or none: no
+restriction beyond the marking).
 
 They are indexed together as one *label* term per document (`label_key`, a
 digest). A snapshot holds few distinct labels (tens), all listed in the index's
-metadata with their parts,
-so the viewer's filter excludes the labels `Viewer.may_see` refuses: the same
-rule decides inside the index and outside it. Excluding the (rare) hidden
-labels costs a seek per candidate; requiring the (common) visible ones would
-walk every document the viewer may see.
+metadata with their parts, so the viewer's filter excludes the labels the
+policy's rule refuses: the same rule decides inside the index and outside it.
+Excluding the (rare) hidden labels costs a seek per candidate; requiring the
+(common) visible ones would walk every document the viewer may see.
 """
 
 from __future__ import annotations
@@ -22,20 +21,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-# Government Security Classifications. OFFICIAL-SENSITIVE is a handling caveat
-# inside OFFICIAL, ranked above it so that seeing it is a separate grant.
-MARKING_RANK = {"OFFICIAL": 1, "OFFICIAL-SENSITIVE": 2, "SECRET": 3, "TOP SECRET": 4}
-# A marking the index does not know is ranked above every clearance: fail closed.
-UNKNOWN_MARKING_RANK = 99
-NO_COMPARTMENT = "-"
-UNRESTRICTED = "*"
-
-
-def marking_rank(marking: str | None) -> int:
-    """The rank a record's marking is indexed with (unknown markings fail closed)."""
-    if marking is None:
-        return UNKNOWN_MARKING_RANK
-    return MARKING_RANK.get(marking.strip().upper(), UNKNOWN_MARKING_RANK)
+from peelian.govern.policy import (
+    MARKING_RANK,
+    Principal,
+    disclosed_by,
+    label_visible,
+    normalise_label,
+)
 
 
 class AccessError(ValueError):
@@ -55,6 +47,8 @@ class Viewer:
     clearance: str
     compartments: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
+    # Operations that disclose their existence to this viewer: (operation, team).
+    disclosing: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.clearance.strip().upper() not in MARKING_RANK:
@@ -62,18 +56,40 @@ class Viewer:
                 f"unknown clearance {self.clearance!r}: expected one of {', '.join(MARKING_RANK)}"
             )
 
-    @property
-    def rank(self) -> int:
-        return MARKING_RANK[self.clearance.strip().upper()]
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        """The viewer the policy makes of an authenticated user."""
+        return cls(
+            principal.username,
+            principal.clearance,
+            principal.operations,
+            frozenset({principal.role}),
+        )
+
+    def disclosed_labels(self, labels: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+        """Per disclosing operation, the labels this viewer may not see only because
+        they are not in that operation (the policy's `disclosed_by`)."""
+        out: dict[str, list[str]] = {}
+        operations = [operation for operation, _ in self.disclosing]
+        for key, label in labels.items():
+            operation = disclosed_by(
+                self.clearance,
+                self.compartments,
+                self.roles,
+                operations,
+                label["marking"],
+                label["compartment"],
+                label["roles"],
+            )
+            if operation is not None:
+                out.setdefault(operation, []).append(key)
+        return out
 
     def may_see(self, marking: str | None, compartment: str | None, roles: list[str]) -> bool:
-        """The same rule as `filter_query`, for one record outside the index."""
-        marking, compartment, roles = normalise_label(marking, compartment, roles)
-        if marking_rank(marking) > self.rank:
-            return False
-        if compartment is not None and compartment not in {c.upper() for c in self.compartments}:
-            return False
-        return not roles or bool(set(roles) & self.roles)
+        """The policy's rule (`label_visible`), for one label."""
+        return label_visible(
+            self.clearance, self.compartments, self.roles, marking, compartment, roles
+        )
 
     def hidden_labels(self, labels: dict[str, dict[str, Any]]) -> list[str] | None:
         """Of an index's labels (term -> marking, compartment, roles), the terms this
@@ -84,19 +100,6 @@ class Viewer:
             if not self.may_see(label["marking"], label["compartment"], label["roles"])
         ]
         return None if labels and len(hidden) == len(labels) else hidden
-
-
-def normalise_label(
-    marking: str | None, compartment: str | None, roles: list[str] | None
-) -> tuple[str, str | None, list[str]]:
-    """One form of a security label: marking and compartment upper case, no
-    compartment as None, roles sorted without blanks (none: unrestricted)."""
-    compartment_text = (compartment or "").strip().upper()
-    return (
-        (marking or "?").strip().upper(),
-        None if compartment_text in ("", NO_COMPARTMENT) else compartment_text,
-        sorted({r.strip() for r in roles or [] if r and r.strip() and r != UNRESTRICTED}),
-    )
 
 
 def label_key(marking: str | None, compartment: str | None, roles: list[str] | None) -> str:

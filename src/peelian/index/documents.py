@@ -26,7 +26,8 @@ from typing import Any
 
 import duckdb
 
-from peelian.index.access import NO_COMPARTMENT, UNRESTRICTED, label_key, normalise_label
+from peelian.govern.policy import NO_COMPARTMENT, UNRESTRICTED, normalise_label
+from peelian.index.access import label_key
 from peelian.standardise import identifiers, names
 from peelian.standardise.vehicles import vrm_misread_key
 
@@ -40,7 +41,8 @@ SELECT m.mention_id,
        coalesce(nullif(trim(s.compartment), ''), '{NO_COMPARTMENT}') AS compartment,
        CASE WHEN s.sharing_roles IS NULL OR len(s.sharing_roles) = 0 THEN ['{UNRESTRICTED}']
             ELSE list_sort(list_distinct(s.sharing_roles)) END AS roles,
-       coalesce(s.occurred, s.extract_time, s.ingested_at) AS seen_at
+       coalesce(s.occurred, s.extract_time, s.ingested_at) AS seen_at,
+       nullif(trim(s.handling), '') AS handling
 FROM mentions m
 JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id
 WHERE m.deleted_at IS NULL AND s.deleted_at IS NULL
@@ -64,18 +66,20 @@ per_label AS (
     FROM per_field GROUP BY ALL),
 seen AS (
     SELECT e.entity_id, l.marking, l.compartment, l.roles, count(*) AS mentions,
-           min(l.seen_at) AS first_seen, max(l.seen_at) AS last_seen
+           min(l.seen_at) AS first_seen, max(l.seen_at) AS last_seen,
+           list_sort(list(DISTINCT l.handling) FILTER (WHERE l.handling IS NOT NULL))
+               AS handling
     FROM entity_membership e JOIN index_labels l USING (mention_id)
     GROUP BY ALL)
 SELECT p.entity_id, p.entity_type, p.marking, p.compartment, p.roles, p.fields,
-       s.mentions, s.first_seen, s.last_seen
+       s.mentions, s.first_seen, s.last_seen, s.handling
 FROM per_label p JOIN seen s USING (entity_id, marking, compartment, roles)
 """
 
 # Free text (narratives, intelligence) with the record it belongs to.
 TEXTS_SQL = """
 SELECT d.mention_id, d.field, d.text, m.source, m.record_id, e.event_type, e.reference,
-       e.occurred, l.marking, l.compartment, l.roles, l.seen_at
+       e.occurred, l.marking, l.compartment, l.roles, l.seen_at, l.handling
 FROM documents d
 JOIN mentions m USING (mention_id)
 JOIN index_labels l USING (mention_id)
@@ -202,8 +206,18 @@ def index_document(group: dict[str, Any]) -> dict[str, Any]:
         show["p"] = _distinct(full for full, _, _ in parsed)
     if words:
         doc["words"] = " ".join(words)
+    _security(show, group["marking"], group.get("handling"))
     doc["show"] = json.dumps(show, separators=(",", ":"))
     return doc
+
+
+def _security(show: dict[str, Any], marking: str, handling: list[str] | str | None) -> None:
+    """The marking and handling conditions travel with what a result shows: the
+    reader is told them with the record (`m`, `h`)."""
+    show["m"] = marking
+    conditions = [handling] if isinstance(handling, str) else handling or []
+    if conditions:
+        show["h"] = conditions
 
 
 def _person(doc: dict[str, Any], show: dict[str, Any], fields: dict[str, list[str]]) -> None:
@@ -279,5 +293,6 @@ def text_document(row: dict[str, Any]) -> dict[str, Any]:
     show = {"l": label, "src": row["source"], "rec": row["record_id"]}
     if isinstance(occurred, dt.datetime | dt.date):
         show["o"] = occurred.isoformat()
+    _security(show, row["marking"], row.get("handling"))
     doc["show"] = json.dumps(show, separators=(",", ":"))
     return doc

@@ -42,6 +42,7 @@ from typing import Any
 import jellyfish
 import tantivy
 
+from peelian.govern.policy import notice
 from peelian.index.access import Viewer
 from peelian.index.build import OpenIndex
 from peelian.index.documents import formals, name_keys
@@ -95,6 +96,9 @@ class SearchResult:
     limit: int
     took_ms: float
     index: str
+    # Restricted information exists that matches (operations set to disclose
+    # it): which, and whom to contact; nothing else of those records.
+    notices: list[str] = field(default_factory=list)
 
 
 class SearchError(ValueError):
@@ -112,12 +116,18 @@ class Searcher:
 
     # -- the query -------------------------------------------------------------
     def build_query(
-        self, query: SearchQuery, viewer: Viewer, *, fast: bool = False
+        self,
+        query: SearchQuery,
+        viewer: Viewer,
+        *,
+        fast: bool = False,
+        only_labels: list[str] | None = None,
     ) -> tantivy.Query | None:
         """The Tantivy query: what to look for, and the viewer's filter as a must.
 
         `fast` asks for the quick form of a person search (see `_leader`): None
-        when the query has no such form."""
+        when the query has no such form. `only_labels` replaces the viewer's filter
+        with "only under these labels" (for restricted-information notices)."""
         if fast:
             leader = self._leader(query)
             if leader is None:
@@ -144,7 +154,11 @@ class Searcher:
             raise SearchError("nothing to search for: type a name, DOB, plate, postcode, ...")
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [
             (MUST, parts[0] if len(parts) == 1 else Q.boolean_query([(SHOULD, p) for p in parts])),
-            *self._access(viewer),
+            *(
+                self._access(viewer)
+                if only_labels is None
+                else [(MUST, Q.term_set_query(self.schema, "label", only_labels))]
+            ),
         ]
         for condition in self._filters(query):
             clauses.append((MUST, Q.const_score_query(condition, 0.0)))
@@ -383,6 +397,7 @@ class Searcher:
         exact, facet_counts = False, dict[str, dict[str, int]]()
         if counted:
             total, exact, facet_counts = self._counts(searcher, used, matching, facets)
+        notices = self._notices(searcher, q, viewer) if offset == 0 else []
         return SearchResult(
             q,
             hits,
@@ -393,7 +408,20 @@ class Searcher:
             limit,
             (time.perf_counter() - started) * 1000,
             self.opened.path.name,
+            notices,
         )
+
+    def _notices(self, searcher: tantivy.Searcher, q: SearchQuery, viewer: Viewer) -> list[str]:
+        """For each operation set to disclose, whether the query matches records
+        the viewer may not see only for want of that operation: a notice naming the
+        team to contact, and no count, id or value of those records."""
+        teams = dict(viewer.disclosing)
+        out = []
+        for operation, labels in sorted(viewer.disclosed_labels(self.labels).items()):
+            tq = self.build_query(q, viewer, only_labels=labels)
+            if tq is not None and searcher.search(tq, 1).hits:
+                out.append(notice(operation, teams[operation]))
+        return out
 
     def _collapsed(
         self, searcher: tantivy.Searcher, tq: tantivy.Query, wanted: int, *, count: bool

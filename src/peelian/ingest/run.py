@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from peelian.govern.retention import DISPOSED_RECORDS
 from peelian.hub import KIND_TABLES, Hub
 from peelian.ingest.mapper import BatchMapper, MappedBatch
 from peelian.ingest.values import template_names, value_names
@@ -73,6 +74,8 @@ class IngestSummary:
     mentions: int
     links: int
     seconds: float
+    # rows of records disposed of under the retention schedule: not written again
+    rows_disposed: int = 0
 
 
 Progress = Callable[[int], None]
@@ -311,6 +314,7 @@ def _stage_batch(staging: Staging, mapped: MappedBatch) -> None:
 def _merge(
     con: Any, source: str, run_id: str, full: bool, extract_time: datetime, now: datetime
 ) -> dict[str, int]:
+    disposed = _skip_disposed(con, source)
     # A row id seen twice in one extract: the first is kept, the others quarantined.
     staged, distinct = con.execute(
         "SELECT count(*), count(DISTINCT row_id) FROM stg_rows"
@@ -339,7 +343,21 @@ def _merge(
         "links": links,
         "quarantined": quarantined,
         "accepted": sum(counts.values()),
+        "disposed": disposed,
     }
+
+
+def _skip_disposed(con: Any, source: str) -> int:
+    """Rows of records disposed of under the retention schedule (`disposed_records`,
+    see peelian.govern.retention) are not written again, whatever the extract resends."""
+    con.execute(DISPOSED_RECORDS)
+    skipped = """SELECT s._seq FROM stg_rows s SEMI JOIN disposed_records d
+                 ON d.source = $source AND d.record_id = s.record_id"""
+    rows = con.execute(f"SELECT count(*) FROM ({skipped})", {"source": source}).fetchall()
+    count = int(rows[0][0])
+    if count:
+        con.execute(f"INSERT INTO stg_skip {skipped}", {"source": source})
+    return count
 
 
 def _quarantine_duplicates(con: Any) -> None:
@@ -480,10 +498,11 @@ def ingest_mapping(
         now = datetime.now(UTC)
         result = _merge(con, source, run_id, full, extract_time, now)
         finished = datetime.now(UTC)
-        if read != result["accepted"] + result["quarantined"]:
+        if read != result["accepted"] + result["quarantined"] + result["disposed"]:
             raise AssertionError(
                 f"{source}: {read} rows read but {result['accepted']} accepted + "
-                f"{result['quarantined']} quarantined; nothing was written"
+                f"{result['quarantined']} quarantined + {result['disposed']} disposed; "
+                "nothing was written"
             )
         summary = IngestSummary(
             source,
@@ -498,6 +517,7 @@ def ingest_mapping(
             result["mentions"],
             result["links"],
             (finished - started).total_seconds(),
+            rows_disposed=result["disposed"],
         )
         con.execute(
             "INSERT INTO ingest_runs VALUES ($run, $source, $mapping, $hash, $extract, $started,"

@@ -105,15 +105,26 @@ def resolve(
     hub: Hub,
     *,
     decisions: Sequence[DecisionLike] = (),
+    disposals: Sequence[tuple[str, str]] | None = None,
     model_path: Path | None = None,
     threshold_weight: float = DEFAULT_THRESHOLD_WEIGHT,
     review_weight: float = DEFAULT_REVIEW_WEIGHT,
     say: Callable[[str], None] = lambda _: None,
 ) -> ResolveSummary:
-    """Resolve every live mention in `hub` into entities; all or nothing."""
+    """Resolve every live mention in `hub` into entities; all or nothing.
+
+    `disposals`, when given, is every (source, record id) disposed of under the
+    retention schedule (`State.disposed_records()`): those records are removed
+    from the hub first (`peelian.govern.retention.apply_disposals`).
+    """
     con = hub.con
     started = dt.datetime.now(dt.UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    if disposals is not None:
+        from peelian.govern.retention import apply_disposals
+
+        removed = apply_disposals(con, disposals)
+        say(f"disposals: {len(disposals):,} records disposed of, {removed:,} source rows removed")
     con.execute(f"SET memory_limit = '{RESOLVE_MEMORY_LIMIT}'")
     con.execute(ENTITY_TABLES)
     con.execute(RESOLVE_TABLES)

@@ -155,6 +155,44 @@ def _event(columns: Mapping[str, Any]) -> AuditEvent:
     return AuditEvent(**{**columns, "detail": None if detail is None else json.loads(detail)})
 
 
+def from_row(row: sa.Row[Any]) -> AuditEvent:
+    return _event(row._asdict())
+
+
+def matching(
+    *,
+    actor: str | None = None,
+    entity: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> sa.Select[Any]:
+    """Events by a user, about an entity, of an action, in a time range.
+
+    An event is about an entity when it targets it (`entity:ID`) or returned it
+    among its results (the id appears as a JSON string in `detail`).
+    """
+    query = sa.select(audit_events)
+    if actor is not None:
+        query = query.where(audit_events.c.actor == actor)
+    if action is not None:
+        query = query.where(audit_events.c.action == action)
+    if since is not None:
+        query = query.where(audit_events.c.created_at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.created_at < until)
+    if entity is not None:
+        quoted = json.dumps(entity)
+        escaped = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            sa.or_(
+                audit_events.c.target == f"entity:{entity}",
+                audit_events.c.detail.like(f"%{escaped}%", escape="\\"),
+            )
+        )
+    return query
+
+
 def events(con: sa.Connection, *, after: int = 0, limit: int | None = None) -> list[AuditEvent]:
     """Events with seq greater than `after`, oldest first."""
     query = sa.select(audit_events).where(audit_events.c.seq > after).order_by(audit_events.c.seq)

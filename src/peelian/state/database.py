@@ -23,8 +23,11 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from peelian.state import audit, decisions
+from peelian.state.accounts import Accounts
 from peelian.state.audit import AuditEvent, AuditVerification
 from peelian.state.decisions import Decision, DecisionKind
+from peelian.state.disposals import Disposal, RecordKeys, RetentionNote
+from peelian.state.tables import audit_events
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One advisory lock key for all state writes on PostgreSQL ("PEELIAN" in ASCII, then 1).
@@ -162,6 +165,11 @@ class State:
         return state
 
     @property
+    def accounts(self) -> Accounts:
+        """Users, teams, operations, sign-in, tokens, sessions, flagged persons."""
+        return Accounts(self._write, self._read)
+
+    @property
     def dialect(self) -> str:
         """`sqlite` or `postgresql`."""
         return self.engine.dialect.name
@@ -253,7 +261,63 @@ class State:
         with self._read() as con:
             return audit.events(con, after=after, limit=limit)
 
+    def find_audit(self, *, limit: int = 100, **filters: Any) -> list[AuditEvent]:
+        """The newest `limit` events matching `audit.matching`'s filters, newest first."""
+        with self._read() as con:
+            query = audit.matching(**filters).order_by(audit_events.c.seq.desc())
+            return [audit.from_row(row) for row in con.execute(query.limit(limit))]
+
+    def iter_audit(self, **filters: Any) -> Iterator[AuditEvent]:
+        """Every event matching `audit.matching`'s filters, oldest first, streamed."""
+        with self._read() as con:
+            rows = con.execute(
+                audit.matching(**filters).order_by(audit_events.c.seq),
+                execution_options={"yield_per": audit.VERIFY_BATCH},
+            )
+            for row in rows:
+                yield audit.from_row(row)
+
     def verify_audit(self) -> AuditVerification:
         """Check the whole audit chain; names the first edited, missing or moved row."""
         with self._read() as con:
             return audit.verify(con)
+
+    # Retention disposals (see disposals.py).
+
+    def dispose_records(
+        self,
+        records: RecordKeys,
+        *,
+        by: str,
+        reason: str,
+        entity_id: str | None = None,
+        retention: RetentionNote | None = None,
+    ) -> list[Disposal]:
+        """Dispose of source records (source, record id) under the retention schedule,
+        with an audit tombstone; removed from the hub at the next refresh.
+
+        Example:
+
+            state.dispose_records([("crime", "61/000123/18")], by="admin1",
+                                  reason="MoPI review 2025/14: group 3, 6 years clear")
+        """
+        from peelian.state import disposals
+
+        with self._write() as con:
+            return disposals.dispose(
+                con, records, by=by, reason=reason, entity_id=entity_id, retention=retention
+            )
+
+    def disposals(self, *, entity_id: str | None = None) -> list[Disposal]:
+        """Disposals oldest first (of one entity when given)."""
+        from peelian.state import disposals
+
+        with self._read() as con:
+            return disposals.find(con, entity_id=entity_id)
+
+    def disposed_records(self) -> list[tuple[str, str]]:
+        """Every disposed (source, record id): what each refresh keeps out of the hub."""
+        from peelian.state import disposals
+
+        with self._read() as con:
+            return disposals.disposed_keys(con)

@@ -62,6 +62,18 @@ users = sa.Table(
     sa.Column("vetting", sa.String(20), nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The staff profile (from the force's HR record) that misuse detection compares
+    # look-ups with: a search for oneself, one's family or a colleague.
+    sa.Column("forenames", sa.Text, nullable=True),
+    sa.Column("surname", sa.Text, nullable=True),
+    sa.Column("date_of_birth", sa.Date, nullable=True),
+    sa.Column("home_postcode", sa.String(10), nullable=True),
+    sa.Column("home_address", sa.Text, nullable=True),
+    # Login throttling: failures since the last success, and a lock after too many.
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("last_login_at", UTCDateTime, nullable=True),
+    sa.Column("password_changed_at", UTCDateTime, nullable=True),
 )
 
 teams = sa.Table(
@@ -93,6 +105,70 @@ operations = sa.Table(
     sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id"), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("closed_at", UTCDateTime, nullable=True),
+    # True: a user outside the team who finds its records is told that restricted
+    # information exists and which team to contact (nothing else of them).
+    sa.Column("disclose", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Every login attempt, for throttling by username and by client address.
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False),
+    sa.Column("client", sa.Text, nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Index("ix_login_attempts_username", "username", "at"),
+    sa.Index("ix_login_attempts_client", "client", "at"),
+)
+
+# API tokens: only the SHA-256 of a token is kept; the token is shown once.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+# UI sessions: the cookie holds a random id; only its SHA-256 is kept here.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("client", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# High-profile persons (public figures, protected witnesses...) whose look-ups the
+# auditor is alerted to. One active flag per entity; removal keeps the row.
+flagged_persons = sa.Table(
+    "flagged_persons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("flagged_by", sa.Text, nullable=False),
+    sa.Column("flagged_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),
+    sa.Index(
+        "ux_flagged_persons_active",
+        "entity_id",
+        unique=True,
+        sqlite_where=sa.text("removed_at IS NULL"),
+        postgresql_where=sa.text("removed_at IS NULL"),
+    ),
 )
 
 # Analysts' link (same) and unlink (different) decisions, applied on every refresh.
@@ -148,4 +224,24 @@ audit_events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_events_actor", "actor", "seq"),
     sa.Index("ix_audit_events_target", "target", "seq"),
+)
+
+# Retention disposals: source records disposed of under the retention schedule.
+# Each refresh removes them from the hub (and the ingest skips them if a source
+# resends them); the row is the lasting record of who decided, why and when,
+# with the audit event (the tombstone) written in the same transaction.
+disposals = sa.Table(
+    "disposals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),
+    # The entity whose disposal took the record; null when records were named.
+    sa.Column("entity_id", sa.Text, nullable=True),
+    sa.Column("decided_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("disposed_at", UTCDateTime, nullable=False),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("source", "record_id"),
+    sa.Index("ix_disposals_entity_id", "entity_id"),
 )

@@ -1,0 +1,1 @@
+"""Governance: the access policy, purpose of access, misuse detection and retention."""

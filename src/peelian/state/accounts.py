@@ -1,0 +1,780 @@
+"""Accounts: users, teams, operations, sign-in, API tokens, UI sessions and
+flagged persons.
+
+    accounts = state.accounts
+    accounts.add_user("pc_1234", "PC 1234 Khan", "response_officer", "NPPV2", by="admin",
+                      password="...")
+    accounts.authenticate("pc_1234", "...", client="10.0.0.7") -> Principal
+    token, info = accounts.create_token("pc_1234", "mobile data terminal", by="admin")
+    accounts.token_principal(token) -> Principal
+    session_id, csrf = accounts.create_session("pc_1234", client="10.0.0.7")
+    accounts.session_principal(session_id) -> (Principal, csrf)
+
+Passwords are kept as argon2id hashes; API tokens and session ids as SHA-256
+digests (they are long random strings, so a fast hash is enough and a stolen
+table gives nothing to replay). Sign-in is throttled per username (a lock
+after `MAX_FAILURES` failures in a row, for `LOCK_MINUTES`) and per client
+address; an unknown username and a wrong password give the same answer in
+about the same time. Every change and every sign-in writes an audit event in
+the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from peelian.govern.policy import Principal, check_role, clearance_for
+from peelian.state import audit
+from peelian.state.tables import (
+    api_tokens,
+    flagged_persons,
+    login_attempts,
+    operations,
+    sessions,
+    team_members,
+    teams,
+    users,
+)
+
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024
+# Consecutive failures for one username before it is locked, and for how long.
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+# Failures from one client address (any usernames) within the window before it is refused.
+MAX_CLIENT_FAILURES = 30
+TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 366
+# A UI session ends after this long idle, and after SESSION_HOURS whatever happens.
+SESSION_IDLE_MINUTES = 30
+SESSION_HOURS = 12
+TOKEN_PREFIX = "pln_"
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended costs
+# Verified against when the username is unknown, so timing doesn't tell which failed.
+_DUMMY_HASH = _HASHER.hash("not a real password: a constant for timing")
+SIGN_IN_REFUSED = "wrong username or password"
+
+
+class AccountError(ValueError):
+    """A bad account request (unknown user, bad name, weak password...)."""
+
+
+class AuthenticationError(Exception):
+    """Sign-in refused, or a token or session not valid; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user account as administrators see it (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    vetting: str
+    disabled: bool
+    teams: tuple[str, ...]
+    has_password: bool
+    forenames: str | None
+    surname: str | None
+    date_of_birth: dt.date | None
+    home_postcode: str | None
+    home_address: str | None
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+    locked_until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    username: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: int
+    name: str
+    team: str
+    disclose: bool
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class FlaggedPerson:
+    entity_id: str
+    reason: str
+    flagged_by: str
+    flagged_at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 hex of a token or session id, as stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise AccountError(
+            f"username {username!r} must be 2-100 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return username
+
+
+def _check_name(what: str, value: str) -> str:
+    value = value.strip() if isinstance(value, str) else value
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise AccountError(f"{what} must be 1-200 printable characters (got {value!r})")
+    return value
+
+
+def check_password(password: str, username: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
+    if username.lower() in password.lower():
+        raise AccountError("a password must not contain the username")
+
+
+class Accounts:
+    """Account operations on a state database (`State.accounts`)."""
+
+    def __init__(
+        self,
+        write: Callable[[], AbstractContextManager[sa.Connection]],
+        read: Callable[[], AbstractContextManager[sa.Connection]],
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        self._write = write
+        self._read = read
+        self._clock = clock
+
+    # Users.
+
+    def add_user(
+        self,
+        username: str,
+        display_name: str,
+        role: str,
+        vetting: str,
+        *,
+        by: str,
+        password: str | None = None,
+        forenames: str | None = None,
+        surname: str | None = None,
+        date_of_birth: dt.date | None = None,
+        home_postcode: str | None = None,
+        home_address: str | None = None,
+    ) -> Account:
+        """Create an account. Without a password the user signs in through the
+        force's identity provider (or gets one set later)."""
+        check_username(username)
+        display_name = _check_name("a display name", display_name)
+        _role_and_vetting(role, vetting)
+        if password is not None:
+            check_password(password, username)
+        now = self._clock()
+        with self._write() as con:
+            if _user_row(con, username) is not None:
+                raise AccountError(f"there is already a user {username!r}")
+            con.execute(
+                sa.insert(users).values(
+                    username=username,
+                    display_name=display_name,
+                    role=role,
+                    vetting=vetting.upper(),
+                    password_hash=None if password is None else _HASHER.hash(password),
+                    password_changed_at=None if password is None else now,
+                    forenames=forenames,
+                    surname=surname,
+                    date_of_birth=date_of_birth,
+                    home_postcode=home_postcode,
+                    home_address=home_address,
+                    created_at=now,
+                )
+            )
+            audit.append(
+                con,
+                by,
+                "user.add",
+                target=f"user:{username}",
+                detail={"role": role, "vetting": vetting.upper(), "password": password is not None},
+            )
+            return _account(con, username)
+
+    def users(self) -> list[Account]:
+        with self._read() as con:
+            names = con.execute(sa.select(users.c.username).order_by(users.c.username)).scalars()
+            return [_account(con, name) for name in names]
+
+    def user(self, username: str) -> Account:
+        """The account; AccountError if there is none."""
+        with self._read() as con:
+            return _account(con, username)
+
+    def set_role(self, username: str, role: str, *, by: str) -> Account:
+        check_role(role)
+        return self._update(username, "user.set_role", {"role": role}, by)
+
+    def set_vetting(self, username: str, vetting: str, *, by: str) -> Account:
+        clearance_for(vetting)
+        return self._update(username, "user.set_vetting", {"vetting": vetting.upper()}, by)
+
+    def disable(self, username: str, *, by: str, reason: str) -> Account:
+        """Disable an account: sign-in, its tokens and its sessions stop working."""
+        reason = _check_name("a reason", reason)
+        return self._update(username, "user.disable", {"disabled": True}, by, reason=reason)
+
+    def enable(self, username: str, *, by: str, reason: str) -> Account:
+        reason = _check_name("a reason", reason)
+        values = {"disabled": False, "failed_logins": 0, "locked_until": None}
+        return self._update(username, "user.enable", values, by, reason=reason)
+
+    def set_password(self, username: str, password: str, *, by: str) -> Account:
+        check_password(password, username)
+        values = {
+            "password_hash": _HASHER.hash(password),
+            "password_changed_at": self._clock(),
+            "failed_logins": 0,
+            "locked_until": None,
+        }
+        return self._update(username, "user.set_password", values, by)
+
+    def set_profile(self, username: str, *, by: str, **profile: Any) -> Account:
+        """Set the staff profile misuse detection compares look-ups with."""
+        allowed = {"forenames", "surname", "date_of_birth", "home_postcode", "home_address"}
+        unknown = set(profile) - allowed
+        if unknown:
+            raise AccountError(
+                f"unknown profile fields {sorted(unknown)}; known: {sorted(allowed)}"
+            )
+        return self._update(username, "user.set_profile", profile, by, shown=sorted(profile))
+
+    def _update(
+        self,
+        username: str,
+        action: str,
+        values: dict[str, Any],
+        by: str,
+        *,
+        reason: str | None = None,
+        shown: list[str] | None = None,
+    ) -> Account:
+        with self._write() as con:
+            _require_user(con, username)
+            con.execute(sa.update(users).where(users.c.username == username).values(**values))
+            # The audit event says what changed, but never a password hash or profile values.
+            if shown is not None:
+                detail: dict[str, Any] = {"fields": shown}
+            else:
+                detail = {
+                    k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                    for k, v in values.items()
+                    if k not in ("password_hash", "password_changed_at")
+                }
+            if reason is not None:
+                detail["reason"] = reason
+            audit.append(con, by, action, target=f"user:{username}", detail=detail)
+            return _account(con, username)
+
+    # Teams and operations.
+
+    def add_team(self, name: str, *, by: str) -> None:
+        name = _check_name("a team name", name)
+        with self._write() as con:
+            if con.execute(sa.select(teams.c.id).where(teams.c.name == name)).first():
+                raise AccountError(f"there is already a team {name!r}")
+            con.execute(sa.insert(teams).values(name=name, created_at=self._clock()))
+            audit.append(con, by, "team.add", target=f"team:{name}")
+
+    def teams(self) -> dict[str, list[str]]:
+        """Each team and its members' usernames."""
+        with self._read() as con:
+            rows = con.execute(
+                sa.select(teams.c.name, users.c.username)
+                .select_from(teams.outerjoin(team_members).outerjoin(users))
+                .order_by(teams.c.name, users.c.username)
+            )
+            out: dict[str, list[str]] = {}
+            for team, member in rows:
+                out.setdefault(team, [])
+                if member is not None:
+                    out[team].append(member)
+            return out
+
+    def add_member(self, username: str, team: str, *, by: str) -> Account:
+        with self._write() as con:
+            user_id = _require_user(con, username).id
+            team_id = _require_team(con, team)
+            exists = con.execute(
+                sa.select(team_members.c.user_id).where(
+                    team_members.c.team_id == team_id, team_members.c.user_id == user_id
+                )
+            ).first()
+            if exists:
+                raise AccountError(f"{username} is already in {team!r}")
+            con.execute(
+                sa.insert(team_members).values(
+                    team_id=team_id, user_id=user_id, added_at=self._clock()
+                )
+            )
+            audit.append(
+                con, by, "team.member.add", target=f"user:{username}", detail={"team": team}
+            )
+            return _account(con, username)
+
+    def remove_member(self, username: str, team: str, *, by: str) -> Account:
+        with self._write() as con:
+            user_id = _require_user(con, username).id
+            team_id = _require_team(con, team)
+            gone = con.execute(
+                sa.delete(team_members).where(
+                    team_members.c.team_id == team_id, team_members.c.user_id == user_id
+                )
+            ).rowcount
+            if not gone:
+                raise AccountError(f"{username} is not in {team!r}")
+            audit.append(
+                con, by, "team.member.remove", target=f"user:{username}", detail={"team": team}
+            )
+            return _account(con, username)
+
+    def add_operation(self, name: str, team: str, *, by: str, disclose: bool = False) -> Operation:
+        """An operation (a compartment): records marked with it are seen by `team` only.
+        With `disclose`, others who find its records are told whom to contact."""
+        name = _check_name("an operation name", name).upper()
+        with self._write() as con:
+            team_id = _require_team(con, team)
+            if con.execute(sa.select(operations.c.id).where(operations.c.name == name)).first():
+                raise AccountError(f"there is already an operation {name!r}")
+            con.execute(
+                sa.insert(operations).values(
+                    name=name, team_id=team_id, disclose=disclose, created_at=self._clock()
+                )
+            )
+            audit.append(
+                con,
+                by,
+                "operation.add",
+                target=f"operation:{name}",
+                detail={"team": team, "disclose": disclose},
+            )
+            return next(o for o in _operations(con) if o.name == name)
+
+    def operations(self) -> list[Operation]:
+        with self._read() as con:
+            return _operations(con)
+
+    # Who a user is, to the policy.
+
+    def principal(self, username: str) -> Principal:
+        """The policy's view of an enabled user; AuthenticationError otherwise."""
+        with self._read() as con:
+            return _principal(con, username)
+
+    def authenticate(self, username: str, password: str, *, client: str | None = None) -> Principal:
+        """Check a password and return the user; AuthenticationError (one message for
+        an unknown user and a wrong password) when refused. Audited either way."""
+        now = self._clock()
+        # The password is checked outside the write lock (argon2 is slow on purpose).
+        with self._read() as con:
+            refusal = self._throttled(con, username, client, now)
+            row = _user_row(con, username)
+        if refusal is None:
+            stored = row.password_hash if row is not None else None
+            ok = _verify(stored or _DUMMY_HASH, password) and stored is not None
+            refusal = None if ok and row is not None and not row.disabled else SIGN_IN_REFUSED
+        target = f"user:{username[:100]}"
+        with self._write() as con:
+            con.execute(
+                sa.insert(login_attempts).values(
+                    username=username[:100], client=client, at=now, ok=refusal is None
+                )
+            )
+            if refusal is not None:
+                if row is not None and refusal == SIGN_IN_REFUSED:
+                    _count_failure(con, row.id, now)
+                audit.append(
+                    con,
+                    username[:100] or "?",
+                    "login",
+                    target=target,
+                    client=client,
+                    outcome=f"refused: {refusal}",
+                )
+            else:
+                assert row is not None
+                values: dict[str, Any] = {
+                    "failed_logins": 0,
+                    "locked_until": None,
+                    "last_login_at": now,
+                }
+                if _HASHER.check_needs_rehash(row.password_hash):
+                    values["password_hash"] = _HASHER.hash(password)
+                con.execute(sa.update(users).where(users.c.id == row.id).values(**values))
+                audit.append(con, username, "login", target=target, client=client)
+                principal = _principal(con, username)
+        if refusal is not None:
+            # Raised after the commit: the failure, the lock and the audit event stay.
+            raise AuthenticationError(refusal)
+        return principal
+
+    def _throttled(
+        self, con: sa.Connection, username: str, client: str | None, now: dt.datetime
+    ) -> str | None:
+        """Why sign-in is refused before the password is even checked, if it is."""
+        since = now - dt.timedelta(minutes=LOCK_MINUTES)
+        recent = sa.select(sa.func.count()).where(
+            login_attempts.c.at >= since, ~login_attempts.c.ok
+        )
+        # Usernames that are not accounts are throttled the same, so locks reveal nothing.
+        by_name = con.execute(recent.where(login_attempts.c.username == username)).scalar_one()
+        row = _user_row(con, username)
+        locked = row is not None and row.locked_until is not None and row.locked_until > now
+        if locked or by_name >= MAX_FAILURES:
+            return (
+                f"too many failed sign-ins for this username; try again in {LOCK_MINUTES} minutes"
+            )
+        if client is not None:
+            by_client = con.execute(recent.where(login_attempts.c.client == client)).scalar_one()
+            if by_client >= MAX_CLIENT_FAILURES:
+                return (
+                    "too many failed sign-ins from this address; "
+                    f"try again in {LOCK_MINUTES} minutes"
+                )
+        return None
+
+    # API tokens.
+
+    def create_token(
+        self, username: str, name: str, *, by: str, days: int = TOKEN_DAYS
+    ) -> tuple[str, TokenInfo]:
+        """A new API token for `username`: the token text (shown once, never stored)
+        and its record."""
+        name = _check_name("a token name", name)
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise AccountError(f"a token lasts 1 to {MAX_TOKEN_DAYS} days, not {days}")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._write() as con:
+            user = _require_user(con, username)
+            token_id = con.execute(
+                sa.insert(api_tokens)
+                .values(
+                    user_id=user.id,
+                    name=name,
+                    token_hash=digest(token),
+                    created_at=now,
+                    expires_at=now + dt.timedelta(days=days),
+                )
+                .returning(api_tokens.c.id)
+            ).scalar_one()
+            audit.append(
+                con,
+                by,
+                "token.create",
+                target=f"user:{username}",
+                detail={"token_id": token_id, "name": name, "days": days},
+            )
+            return token, _tokens(con, api_tokens.c.id == token_id)[0]
+
+    def tokens(self, username: str | None = None) -> list[TokenInfo]:
+        with self._read() as con:
+            where = sa.true() if username is None else users.c.username == username
+            return _tokens(con, where)
+
+    def revoke_token(self, token_id: int, *, by: str) -> TokenInfo:
+        with self._write() as con:
+            found = _tokens(con, api_tokens.c.id == token_id)
+            if not found:
+                raise AccountError(f"there is no API token #{token_id}")
+            if found[0].revoked_at is None:
+                con.execute(
+                    sa.update(api_tokens)
+                    .where(api_tokens.c.id == token_id)
+                    .values(revoked_at=self._clock())
+                )
+            audit.append(
+                con,
+                by,
+                "token.revoke",
+                target=f"user:{found[0].username}",
+                detail={"token_id": token_id},
+            )
+            return _tokens(con, api_tokens.c.id == token_id)[0]
+
+    def token_principal(self, token: str) -> Principal:
+        """The user an API token belongs to; AuthenticationError if it is unknown,
+        expired, revoked or its user is disabled."""
+        now = self._clock()
+        if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            raise AuthenticationError("not a valid API token")
+        with self._write() as con:
+            row = con.execute(
+                sa.select(api_tokens, users.c.username)
+                .join(users)
+                .where(api_tokens.c.token_hash == digest(token))
+            ).first()
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise AuthenticationError("not a valid API token (unknown, expired or revoked)")
+            con.execute(
+                sa.update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
+            )
+            return _principal(con, row.username)
+
+    # UI sessions.
+
+    def create_session(self, username: str, *, client: str | None = None) -> tuple[str, str]:
+        """Start a session after sign-in: (session id for the cookie, CSRF token)."""
+        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._write() as con:
+            user = _require_user(con, username)
+            con.execute(
+                sa.insert(sessions).values(
+                    id_hash=digest(session_id),
+                    user_id=user.id,
+                    csrf_token=csrf,
+                    client=client,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + dt.timedelta(hours=SESSION_HOURS),
+                )
+            )
+        return session_id, csrf
+
+    def session_principal(self, session_id: str) -> tuple[Principal, str]:
+        """The user and CSRF token of a live session (and mark it seen);
+        AuthenticationError when it is unknown, idle too long, expired or ended."""
+        now = self._clock()
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= 200:
+            raise AuthenticationError("your session has ended; sign in again")
+        with self._write() as con:
+            row = con.execute(
+                sa.select(sessions, users.c.username)
+                .join(users)
+                .where(sessions.c.id_hash == digest(session_id))
+            ).first()
+            idle = dt.timedelta(minutes=SESSION_IDLE_MINUTES)
+            if (
+                row is None
+                or row.revoked_at is not None
+                or row.expires_at <= now
+                or row.last_seen_at + idle <= now
+            ):
+                raise AuthenticationError("your session has ended; sign in again")
+            con.execute(
+                sa.update(sessions)
+                .where(sessions.c.id_hash == row.id_hash)
+                .values(last_seen_at=now)
+            )
+            return _principal(con, row.username), row.csrf_token
+
+    def end_session(self, session_id: str) -> None:
+        with self._write() as con:
+            con.execute(
+                sa.update(sessions)
+                .where(sessions.c.id_hash == digest(session_id), sessions.c.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
+
+    # Flagged high-profile persons.
+
+    def flag_person(self, entity_id: str, *, reason: str, by: str) -> FlaggedPerson:
+        reason = _check_name("a reason", reason)
+        entity_id = _check_name("an entity id", entity_id)
+        with self._write() as con:
+            if entity_id in {f.entity_id for f in _flagged(con)}:
+                raise AccountError(f"{entity_id} is already flagged")
+            con.execute(
+                sa.insert(flagged_persons).values(
+                    entity_id=entity_id, reason=reason, flagged_by=by, flagged_at=self._clock()
+                )
+            )
+            audit.append(
+                con, by, "flag.add", target=f"entity:{entity_id}", detail={"reason": reason}
+            )
+            return next(f for f in _flagged(con) if f.entity_id == entity_id)
+
+    def unflag_person(self, entity_id: str, *, by: str, reason: str) -> None:
+        with self._write() as con:
+            done = con.execute(
+                sa.update(flagged_persons)
+                .where(
+                    flagged_persons.c.entity_id == entity_id, flagged_persons.c.removed_at.is_(None)
+                )
+                .values(removed_at=self._clock())
+            ).rowcount
+            if not done:
+                raise AccountError(f"{entity_id} is not flagged")
+            audit.append(
+                con, by, "flag.remove", target=f"entity:{entity_id}", detail={"reason": reason}
+            )
+
+    def flagged(self) -> list[FlaggedPerson]:
+        with self._read() as con:
+            return _flagged(con)
+
+
+def _role_and_vetting(role: str, vetting: str) -> None:
+    try:
+        check_role(role)
+        clearance_for(vetting)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _count_failure(con: sa.Connection, user_id: int, now: dt.datetime) -> None:
+    """One more failure in a row (counted in SQL, so concurrent failures all count);
+    the account locks at MAX_FAILURES."""
+    con.execute(
+        sa.update(users)
+        .where(users.c.id == user_id)
+        .values(failed_logins=users.c.failed_logins + 1)
+    )
+    failures = con.execute(sa.select(users.c.failed_logins).where(users.c.id == user_id))
+    if failures.scalar_one() >= MAX_FAILURES:
+        con.execute(
+            sa.update(users)
+            .where(users.c.id == user_id)
+            .values(locked_until=now + dt.timedelta(minutes=LOCK_MINUTES))
+        )
+
+
+def _user_row(con: sa.Connection, username: str) -> sa.Row[Any] | None:
+    return con.execute(sa.select(users).where(users.c.username == username)).first()
+
+
+def _require_user(con: sa.Connection, username: str) -> sa.Row[Any]:
+    row = _user_row(con, username)
+    if row is None:
+        raise AccountError(f"there is no user {username!r}")
+    return row
+
+
+def _require_team(con: sa.Connection, team: str) -> int:
+    team_id = con.execute(sa.select(teams.c.id).where(teams.c.name == team)).scalar()
+    if team_id is None:
+        raise AccountError(
+            f"there is no team {team!r} "
+            "(create it with `peelian users add-team USER TEAM --create`)"
+        )
+    return int(team_id)
+
+
+def _team_names(con: sa.Connection, user_id: int) -> tuple[str, ...]:
+    return tuple(
+        con.execute(
+            sa.select(teams.c.name)
+            .join(team_members)
+            .where(team_members.c.user_id == user_id)
+            .order_by(teams.c.name)
+        ).scalars()
+    )
+
+
+def _account(con: sa.Connection, username: str) -> Account:
+    row = _require_user(con, username)
+    return Account(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        vetting=row.vetting,
+        disabled=row.disabled,
+        teams=_team_names(con, row.id),
+        has_password=row.password_hash is not None,
+        forenames=row.forenames,
+        surname=row.surname,
+        date_of_birth=row.date_of_birth,
+        home_postcode=row.home_postcode,
+        home_address=row.home_address,
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+        locked_until=row.locked_until,
+    )
+
+
+def _operations(con: sa.Connection) -> list[Operation]:
+    rows = con.execute(
+        sa.select(operations, teams.c.name.label("team"))
+        .join(teams, operations.c.team_id == teams.c.id)
+        .order_by(operations.c.name)
+    )
+    return [
+        Operation(r.id, r.name, r.team, bool(r.disclose), r.created_at, r.closed_at) for r in rows
+    ]
+
+
+def _principal(con: sa.Connection, username: str) -> Principal:
+    row = _user_row(con, username)
+    if row is None or row.disabled:
+        raise AuthenticationError(f"{username!r} is not an enabled user")
+    mine = set(_team_names(con, row.id))
+    briefed, disclosing = set(), {}
+    for op in _operations(con):
+        if op.team in mine:
+            briefed.add(op.name)
+        elif op.disclose:
+            disclosing[op.name] = op.team
+    return Principal(
+        row.username,
+        row.role,
+        row.vetting,
+        frozenset(mine),
+        frozenset(briefed),
+        disclosing,
+    )
+
+
+def _tokens(con: sa.Connection, where: sa.ColumnElement[bool]) -> list[TokenInfo]:
+    rows = con.execute(
+        sa.select(api_tokens, users.c.username).join(users).where(where).order_by(api_tokens.c.id)
+    )
+    return [
+        TokenInfo(
+            r.id, r.username, r.name, r.created_at, r.expires_at, r.revoked_at, r.last_used_at
+        )
+        for r in rows
+    ]
+
+
+def _flagged(con: sa.Connection) -> list[FlaggedPerson]:
+    rows = con.execute(
+        sa.select(flagged_persons)
+        .where(flagged_persons.c.removed_at.is_(None))
+        .order_by(flagged_persons.c.entity_id)
+    )
+    return [FlaggedPerson(r.entity_id, r.reason, r.flagged_by, r.flagged_at) for r in rows]

@@ -1,0 +1,60 @@
+"""The policy applied to hub records: an entity's explanation cut down to the
+mentions a user may see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peelian.govern.policy import Principal
+from peelian.govern.records import visible_explanation, visible_mentions
+from peelian.hub import Hub
+from peelian.resolve.explain import explain_entity
+
+OUTSIDER = Principal("pc_1", "investigator", "SC")
+MEMBER = Principal("dc_2", "investigator", "SC", operations=frozenset({"OP KESTREL"}))
+LOW = Principal("pc_3", "response_officer", "NPPV1")
+
+
+def test_an_explanation_shows_only_what_its_reader_may_see(resolved: Path) -> None:
+    with Hub(resolved, read_only=True) as hub:
+        con = hub.con
+        # A person entity with mentions both inside and outside the operation.
+        row = con.execute(
+            """SELECT e.entity_id FROM entity_membership e JOIN mentions m USING (mention_id)
+               JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id
+               WHERE e.entity_type = 'person'
+               GROUP BY 1
+               HAVING bool_or(s.compartment = 'OP KESTREL') AND bool_or(s.compartment IS NULL)
+               ORDER BY 1 LIMIT 1"""
+        ).fetchone()
+        assert row is not None
+        full = explain_entity(con, row[0])
+        hidden = {
+            m
+            for (m,) in con.execute(
+                """SELECT m.mention_id FROM mentions m JOIN source_rows s
+                   ON s.source = m.source AND s.row_id = m.row_id
+                   WHERE s.compartment = 'OP KESTREL' AND m.mention_id IN
+                   (SELECT unnest($ids::VARCHAR[]))""",
+                {"ids": [m for m, _ in full.mentions]},
+            ).fetchall()
+        }
+        assert hidden
+        seen_by_member = visible_explanation(con, MEMBER, full)
+        seen_by_outsider = visible_explanation(con, OUTSIDER, full)
+        visible_to_low = visible_mentions(con, LOW, [m for m, _ in full.mentions])
+    assert seen_by_member is not None
+    assert seen_by_outsider is not None
+    assert len(seen_by_member.mentions) == len(full.mentions)
+    assert {m for m, _ in seen_by_outsider.mentions} == {m for m, _ in full.mentions} - hidden
+    for _, _, _, _, mentions in seen_by_outsider.golden:
+        assert mentions
+        assert not set(mentions) & hidden
+    for a, b, _, _ in seen_by_outsider.edges:
+        assert a not in hidden
+        assert b not in hidden
+    # values only the operation's records gave are not shown to the outsider
+    only_hidden = {(f, v) for f, v, _, _, ms in full.golden if set(ms) <= hidden}
+    assert not only_hidden & {(f, v) for f, v, _, _, _ in seen_by_outsider.golden}
+    assert seen_by_outsider.history == []
+    assert visible_to_low <= {m for m, _ in seen_by_outsider.mentions}

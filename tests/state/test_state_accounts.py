@@ -1,0 +1,230 @@
+"""Accounts on SQLite and PostgreSQL: users, teams, operations, sign-in with
+throttling, API tokens, sessions and flagged persons; every change audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from peelian.state import State
+from peelian.state.accounts import (
+    LOCK_MINUTES,
+    MAX_FAILURES,
+    SESSION_IDLE_MINUTES,
+    AccountError,
+    Accounts,
+    AuthenticationError,
+)
+from peelian.state.tables import api_tokens, sessions, users
+
+PASSWORD = "correct horse battery staple"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def accounts(state: State, clock: Clock) -> Accounts:
+    return Accounts(state._write, state._read, clock)
+
+
+def test_a_user_is_added_listed_and_changed_and_each_change_is_audited(
+    state: State, accounts: Accounts
+) -> None:
+    added = accounts.add_user(
+        "pc_1234", "PC 1234 Khan", "response_officer", "nppv2", by="admin", password=PASSWORD
+    )
+    assert (added.role, added.vetting, added.has_password, added.disabled) == (
+        "response_officer",
+        "NPPV2",
+        True,
+        False,
+    )
+    accounts.set_role("pc_1234", "investigator", by="admin")
+    accounts.set_vetting("pc_1234", "SC", by="admin")
+    accounts.set_profile("pc_1234", by="admin", surname="KHAN", home_postcode="B15 2TT")
+    accounts.add_team("Op Kestrel team", by="admin")
+    shown = accounts.add_member("pc_1234", "Op Kestrel team", by="admin")
+    assert (shown.role, shown.vetting, shown.surname, shown.teams) == (
+        "investigator",
+        "SC",
+        "KHAN",
+        ("Op Kestrel team",),
+    )
+    assert [u.username for u in accounts.users()] == ["pc_1234"]
+    actions = [e.action for e in state.audit_events()]
+    assert actions == [
+        "user.add",
+        "user.set_role",
+        "user.set_vetting",
+        "user.set_profile",
+        "team.add",
+        "team.member.add",
+    ]
+    # Neither the password nor the profile's values reach the audit log.
+    text = " ".join(str(e.detail) for e in state.audit_events())
+    assert "horse" not in text
+    assert "B15" not in text
+    assert "KHAN" not in text
+    assert state.verify_audit().ok
+    with state.engine.connect() as con:
+        stored = con.execute(sa.select(users.c.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.add_user("Bad Name", "x", "investigator", "SC", by="a"), "username"),
+        (lambda a: a.add_user("pc_9", "x", "constable", "SC", by="a"), "unknown role"),
+        (lambda a: a.add_user("pc_9", "x", "investigator", "TS", by="a"), "vetting"),
+        (lambda a: a.add_user("pc_9", "x", "investigator", "SC", by="a", password="short"), "12"),
+        (
+            lambda a: a.add_user(
+                "pc_9", "x", "investigator", "SC", by="a", password="pc_9pc_9pc_9!"
+            ),
+            "username",
+        ),
+        (lambda a: a.set_role("nobody", "investigator", by="a"), "no user"),
+        (lambda a: a.add_member("pc_1", "no such team", by="a"), "no team"),
+        (lambda a: a.add_user("pc_1", "again", "investigator", "SC", by="a"), "already"),
+        (lambda a: a.add_user("pc_2", "line\nbreak", "investigator", "SC", by="a"), "printable"),
+    ],
+)
+def test_bad_account_requests_are_refused_clearly(
+    accounts: Accounts, change: object, message: str
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "investigator", "SC", by="admin")
+    with pytest.raises(AccountError, match=message):
+        change(accounts)  # type: ignore[operator]
+
+
+def test_sign_in_checks_the_password_and_throttles_failures(
+    state: State, accounts: Accounts, clock: Clock
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "investigator", "SC", by="admin", password=PASSWORD)
+    principal = accounts.authenticate("pc_1", PASSWORD, client="10.0.0.1")
+    assert (principal.username, principal.clearance) == ("pc_1", "SECRET")
+    # An unknown user and a wrong password get the same answer.
+    with pytest.raises(AuthenticationError) as unknown:
+        accounts.authenticate("nobody", PASSWORD, client="10.0.0.1")
+    with pytest.raises(AuthenticationError) as wrong:
+        accounts.authenticate("pc_1", "not the password", client="10.0.0.1")
+    assert str(unknown.value) == str(wrong.value) == "wrong username or password"
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(AuthenticationError):
+            accounts.authenticate("pc_1", "guess guess guess", client="10.0.0.2")
+    # Locked now, even with the right password, until the lock runs out.
+    with pytest.raises(AuthenticationError, match="too many failed sign-ins"):
+        accounts.authenticate("pc_1", PASSWORD, client="10.0.0.3")
+    clock.advance(minutes=LOCK_MINUTES + 1)
+    assert accounts.authenticate("pc_1", PASSWORD).username == "pc_1"
+    assert accounts.user("pc_1").locked_until is None
+    outcomes = [e.outcome for e in state.audit_events() if e.action == "login"]
+    assert outcomes[0] == "ok"
+    assert outcomes[-1] == "ok"
+    assert sum(o.startswith("refused") for o in outcomes) == MAX_FAILURES + 2
+    # A disabled user can't sign in, and their principal is refused.
+    accounts.disable("pc_1", by="admin", reason="left the force")
+    with pytest.raises(AuthenticationError, match="wrong username or password"):
+        accounts.authenticate("pc_1", PASSWORD)
+    with pytest.raises(AuthenticationError, match="not an enabled user"):
+        accounts.principal("pc_1")
+    assert state.verify_audit().ok
+
+
+def test_api_tokens_are_stored_hashed_and_stop_on_expiry_revocation_or_disable(
+    state: State, accounts: Accounts, clock: Clock
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    token, _info = accounts.create_token("pc_1", "mobile terminal", by="admin", days=1)
+    assert accounts.token_principal(token).username == "pc_1"
+    with state.engine.connect() as con:
+        assert token not in str(con.execute(sa.select(api_tokens)).all())
+    for forged in ("", "pln_" + "A" * 43, token[:-1] + "x", "Bearer " + token, "x" * 10_000):
+        with pytest.raises(AuthenticationError):
+            accounts.token_principal(forged)
+    clock.advance(days=1, seconds=1)
+    with pytest.raises(AuthenticationError, match="expired"):
+        accounts.token_principal(token)
+    second, info2 = accounts.create_token("pc_1", "laptop", by="admin")
+    accounts.revoke_token(info2.id, by="admin")
+    with pytest.raises(AuthenticationError):
+        accounts.token_principal(second)
+    third, _ = accounts.create_token("pc_1", "spare", by="admin")
+    accounts.disable("pc_1", by="admin", reason="suspended")
+    with pytest.raises(AuthenticationError):
+        accounts.token_principal(third)
+    with pytest.raises(AccountError, match="days"):
+        accounts.create_token("pc_1", "forever", by="admin", days=10_000)
+
+
+def test_sessions_end_when_idle_when_ended_and_hold_a_csrf_token(
+    state: State, accounts: Accounts, clock: Clock
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    session_id, csrf = accounts.create_session("pc_1", client="10.0.0.1")
+    principal, same_csrf = accounts.session_principal(session_id)
+    assert principal.username == "pc_1"
+    assert same_csrf == csrf
+    with state.engine.connect() as con:
+        assert session_id not in str(con.execute(sa.select(sessions)).all())
+    clock.advance(minutes=SESSION_IDLE_MINUTES - 1)
+    accounts.session_principal(session_id)  # seen: the idle clock restarts
+    clock.advance(minutes=SESSION_IDLE_MINUTES + 1)
+    with pytest.raises(AuthenticationError, match="ended"):
+        accounts.session_principal(session_id)
+    again, _ = accounts.create_session("pc_1")
+    accounts.end_session(again)
+    with pytest.raises(AuthenticationError):
+        accounts.session_principal(again)
+
+
+def test_a_principal_is_briefed_into_its_teams_operations_and_told_of_disclosing_ones(
+    accounts: Accounts,
+) -> None:
+    for name in ("Kestrel team", "Tidewater team"):
+        accounts.add_team(name, by="admin")
+    accounts.add_operation("Op Kestrel", "Kestrel team", by="admin")
+    accounts.add_operation("Op Tidewater", "Tidewater team", by="admin", disclose=True)
+    accounts.add_user("dc_1", "DC 1", "investigator", "SC", by="admin")
+    accounts.add_member("dc_1", "Kestrel team", by="admin")
+    principal = accounts.principal("dc_1")
+    assert principal.operations == {"OP KESTREL"}
+    assert dict(principal.disclosing) == {"OP TIDEWATER": "Tidewater team"}
+    assert principal.may_see("SECRET", "op kestrel", [])
+    assert not principal.may_see("OFFICIAL", "OP TIDEWATER", [])
+    assert "contact Tidewater team" in (
+        principal.restricted_notice("OFFICIAL", "OP TIDEWATER", []) or ""
+    )
+    with pytest.raises(AccountError, match="already"):
+        accounts.add_operation("OP KESTREL", "Kestrel team", by="admin")
+
+
+def test_flagged_persons_are_listed_once_and_removal_is_kept(
+    state: State, accounts: Accounts
+) -> None:
+    accounts.flag_person("P-000001", reason="public figure", by="auditor1")
+    with pytest.raises(AccountError, match="already flagged"):
+        accounts.flag_person("P-000001", reason="again", by="auditor1")
+    assert [f.entity_id for f in accounts.flagged()] == ["P-000001"]
+    accounts.unflag_person("P-000001", by="auditor1", reason="no longer in office")
+    assert accounts.flagged() == []
+    accounts.flag_person("P-000001", reason="back in office", by="auditor1")
+    assert [e.action for e in state.audit_events()] == ["flag.add", "flag.remove", "flag.add"]
