@@ -5,13 +5,16 @@ exports."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from peelian.cli import app
+from peelian.hub import Hub
 from peelian.state import State
 from peelian.state.accounts import AuthenticationError
 from tests.state.test_state_audit import tamper
@@ -157,3 +160,51 @@ def test_flagging_is_for_auditors(hub: Path) -> None:
     assert code == 2
     with State.open(str(hub / "state.db")) as state:
         assert [f.entity_id for f in state.accounts.flagged()] == ["P-7"]
+
+
+def test_audit_alerts_find_a_self_look_up_and_a_flagged_person_on_a_real_hub(
+    resolved: Path, tmp_path: Path
+) -> None:
+    """An officer searches their own record (typed name and DOB; namesakes without
+    a DOB come up too), which is also flagged: two alerts, with the event."""
+    hub = tmp_path / "hub"
+    shutil.copytree(resolved, hub, ignore=shutil.ignore_patterns("state.db*"))
+    with Hub(hub, read_only=True) as opened:
+        entity, forename, surname, dob, address = opened.con.execute(
+            """SELECT entity_id, any_value(value) FILTER (field = 'forenames'),
+                      any_value(value) FILTER (field = 'surname'),
+                      any_value(value) FILTER (field = 'date_of_birth'),
+                      any_value(value) FILTER (field = 'address')
+               FROM golden_values WHERE entity_type = 'person' GROUP BY 1
+               HAVING count(*) FILTER (field IN ('forenames', 'surname', 'date_of_birth',
+                      'address')) >= 4 ORDER BY 1 LIMIT 1"""
+        ).fetchone()
+    with State.open(str(hub / "state.db")) as state:
+        accounts = state.accounts
+        accounts.add_user("auditor1", "A", "auditor", "SC", by="setup")
+        accounts.add_user(
+            "pc_1", "PC", "response_officer", "NPPV2", by="setup", forenames=forename,
+            surname=surname, date_of_birth=dt.date.fromisoformat(dob), home_address=address,
+        )  # fmt: skip
+        accounts.flag_person(entity, reason="public figure", by="auditor1")
+        event = state.append_audit(
+            "pc_1",
+            "search",
+            detail={"query": f"{forename} {surname} {dob}", "results": [entity]},
+            purpose="reason officer_safety: roadside check on a driver",
+        )
+    code, out = run(hub, "audit", "alerts", "--by", "auditor1", "--json")
+    assert code == 0, out
+    alerts = {(a["kind"], a["username"]): a for a in json.loads(out)}
+    assert set(alerts) >= {("self_lookup", "pc_1"), ("flagged_person", "pc_1")}
+    assert alerts["self_lookup", "pc_1"]["seqs"] == [event.seq]
+    code, out = run(hub, "audit", "alerts", "--by", "pc_1")
+    assert code == 2
+    assert "may not view misuse alerts" in out
+
+
+def test_eval_misuse_prints_precision_and_recall() -> None:
+    result = runner.invoke(app, ["eval", "misuse", "--seed", "3", "--days", "14", "--users", "60"])
+    assert result.exit_code == 0, result.output
+    assert "precision" in result.output
+    assert "self_lookup" in result.output
