@@ -26,6 +26,7 @@ from peelian.cli import (
 )
 
 if TYPE_CHECKING:
+    from peelian.govern.policy import Principal
     from peelian.hub import Hub
     from peelian.resolve.run import ResolveSummary
     from peelian.state import State
@@ -359,15 +360,20 @@ def explain_cmd(
         asked = {"asked": [first] if second is None else [first, second]}
         try:
             if second is None:
-                found = visible_explanation(
-                    opened.con, grant.principal, explain_entity(opened.con, first)
-                )
-                if found is None:  # as if it did not exist
-                    raise ExplainError(f"{first} is neither an entity nor a mention in this hub")
+                # An entity that is missing, retired or wholly hidden gets one answer,
+                # so the message tells nothing of what the user may not see.
+                try:
+                    found = visible_explanation(
+                        opened.con, grant.principal, explain_entity(opened.con, first)
+                    )
+                except ExplainError:
+                    found = None
+                if found is None:
+                    raise ExplainError(f"{first}: no such entity in this hub")
                 entity = found
             else:
                 if len(visible_mentions(opened.con, grant.principal, [first, second])) < 2:
-                    raise ExplainError(f"{first} or {second} is not a person mention in this hub")
+                    raise ExplainError(f"{first} or {second}: no such person mention in this hub")
                 pair = explain_pair(opened.con, first, second)
         except ExplainError as exc:
             st.append_audit(
@@ -419,34 +425,54 @@ def explain_cmd(
     )
 
 
-def _check_ref(hub: Path, ref: str) -> str:
-    """A decision's side: a mention ID (stable across refreshes) or an entity ID,
-    kept as given. An entity stands for all its mentions as of each run; if a later
-    run retires the ID, for the entities that took its mentions (see resolve)."""
+def _visible_refs(hub: Path, principal: Principal, refs: list[str]) -> set[str]:
+    """Of decision sides (mention IDs, stable across refreshes, or entity IDs), those
+    that exist and that `principal` may see whole: a mention they may see, or an
+    entity all of whose mentions they may see (a decision moves all of them)."""
     import duckdb
 
+    from peelian.govern.records import visible_mentions
+
+    out = set()
     with _open_hub(hub, read_only=True) as opened:
         con = opened.con
-        for sql in (
-            "SELECT count(*) FROM mentions WHERE mention_id = $r",
-            "SELECT count(*) FROM entity_membership WHERE entity_id = $r",
-        ):
+        for ref in dict.fromkeys(refs):
             try:
-                if con.execute(sql, {"r": ref}).fetchall()[0][0]:
-                    return ref
-            except duckdb.CatalogException:
-                break  # not resolved yet: no entities
-    raise _fail(f"{ref} is neither a mention nor an entity in {hub}")
+                mentions = [
+                    m
+                    for (m,) in con.execute(
+                        "SELECT mention_id FROM mentions WHERE mention_id = $r UNION ALL "
+                        "SELECT mention_id FROM entity_membership WHERE entity_id = $r",
+                        {"r": ref},
+                    ).fetchall()
+                ]
+            except duckdb.CatalogException:  # not resolved yet: no entities
+                mentions = [
+                    m
+                    for (m,) in con.execute(
+                        "SELECT mention_id FROM mentions WHERE mention_id = $r", {"r": ref}
+                    ).fetchall()
+                ]
+            if mentions and len(visible_mentions(con, principal, mentions)) == len(set(mentions)):
+                out.add(ref)
+    return out
 
 
 def _decide(
     kind: str, hub: Path, state: str | None, a: str, b: str, by: str, reason: str, entity_type: str
 ) -> None:
+    """Record a decision once the policy allows `by` to decide and to see both sides
+    (a side that is missing or hidden gets the same answer). An entity stands for
+    all its mentions as of each run; if a later run retires the ID, for the entities
+    that took its mentions (see resolve)."""
     from peelian.cli_govern import authorise_cli
 
-    a, b = _check_ref(hub, a), _check_ref(hub, b)
     with _open_state(hub, state) as opened:
-        authorise_cli(opened, by, "decision.make")
+        grant = authorise_cli(opened, by, "decision.make")
+        seen = _visible_refs(hub, grant.principal, [a, b])
+        for ref in (a, b):
+            if ref not in seen:
+                raise _fail(f"{ref}: no such mention or entity in {hub}")
         try:
             decision = opened.add_decision(kind, entity_type, a, b, by=by, reason=reason)  # type: ignore[arg-type]
         except ValueError as exc:
@@ -515,8 +541,11 @@ def decide_list(hub: HubOption, user: UserOption = None, state: StateOption = No
     from peelian.cli_govern import authorise_cli
 
     with _open_state(hub, state) as opened:
-        authorise_cli(opened, user or getpass.getuser(), "review.view")
-        decisions = opened.decisions()
+        grant = authorise_cli(opened, user or getpass.getuser(), "review.view")
+        every = opened.decisions()
+    # only decisions about records the user may see, both sides
+    seen = _visible_refs(hub, grant.principal, [r for d in every for r in (d.a, d.b)])
+    decisions = [d for d in every if d.a in seen and d.b in seen]
     table = Table(title=f"{len(decisions)} active decision(s)")
     for name in ("#", "kind", "type", "a", "b", "by", "when", "reason"):
         table.add_column(name)
@@ -551,7 +580,13 @@ def decide_revoke(
     from peelian.cli_govern import authorise_cli
 
     with _open_state(hub, state) as opened:
-        authorise_cli(opened, by, "decision.make")
+        grant = authorise_cli(opened, by, "decision.make")
+        found = [d for d in opened.decisions(active_only=False) if d.id == decision_id]
+        if not found or _visible_refs(hub, grant.principal, [found[0].a, found[0].b]) != {
+            found[0].a,
+            found[0].b,
+        }:
+            raise _fail(f"there is no match decision #{decision_id}")
         try:
             opened.revoke_decision(decision_id, by=by, reason=reason)
         except (LookupError, ValueError) as exc:

@@ -9,11 +9,12 @@ run as a Peelian account whose role the policy checks (`retention.review`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,7 +23,8 @@ from peelian.cli import app, console, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _open_state
 
 if TYPE_CHECKING:
-    from peelian.govern.retention import Schedule
+    from peelian.govern.policy import Principal
+    from peelian.govern.retention import Review, Schedule
 
 retention_app = typer.Typer(
     help="Retention (MoPI): records due for review or disposal, and disposing of them.",
@@ -43,6 +45,27 @@ ScheduleOption = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+def _visible_rows(con: Any, principal: Principal, due: Review) -> tuple[Review, int]:
+    """The review cut down to rows all of whose records `principal` may see, and how
+    many rows were withheld (only that count is shown of them)."""
+    from peelian.govern.records import visible_mentions
+
+    mentions: dict[str, list[str]] = {}
+    for row in due.rows:
+        if row.kind == "person":
+            sql = "SELECT mention_id FROM entity_membership WHERE entity_id = $id"
+            params = {"id": row.id}
+        else:
+            source, _, record = row.id.partition(":")
+            sql = "SELECT mention_id FROM mentions WHERE source = $s AND record_id = $r"
+            params = {"s": source, "r": record}
+        mentions[row.id] = [m for (m,) in con.execute(sql, params).fetchall()]
+    seen = visible_mentions(con, principal, [m for ms in mentions.values() for m in ms])
+    rows = [r for r in due.rows if mentions[r.id] and set(mentions[r.id]) <= seen]
+    withheld = len(due.rows) - len(rows)
+    return dataclasses.replace(due, rows=rows), withheld
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -107,7 +130,7 @@ def review_cmd(
     username = user or getpass.getuser()
     _open_hub(hub, read_only=True).close()  # a clear error for a folder that is no hub
     with _open_state(hub, state) as st:
-        authorise_cli(st, username, "retention.review")
+        grant = authorise_cli(st, username, "retention.review")
         with _open_hub(hub, read_only=True) as opened:
             try:
                 due = review(
@@ -124,6 +147,7 @@ def review_cmd(
                         "the hub has not been resolved yet; run `peelian resolve`"
                     ) from None
                 raise
+            due, withheld = _visible_rows(opened.con, grant.principal, due)
         st.append_audit(
             username,
             "retention.review",
@@ -145,6 +169,7 @@ def review_cmd(
                     "schedule": rules.path,
                     "total": due.total,
                     "by_action": due.by_action,
+                    "withheld": withheld,
                     "rows": [row.as_dict() for row in due.rows],
                 }
             )
@@ -167,6 +192,11 @@ def review_cmd(
             row.reason,
         )
     out_console.print(table)
+    if withheld:
+        out_console.print(
+            f"{withheld:,} more due hold records you may not see (marking, operation or "
+            "partner restriction): a reviewer cleared for them must review those"
+        )
     if due.total:
         out_console.print(
             "dispose with `peelian retention dispose --hub HUB --entity ID --by USER "

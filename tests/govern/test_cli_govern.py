@@ -100,7 +100,7 @@ def test_a_disabled_user_is_refused_everywhere(hub: Path) -> None:
     token = out.strip().splitlines()[-1]
     with (
         State.open(str(hub / "state.db")) as state,
-        pytest.raises(AuthenticationError, match="not an enabled user"),
+        pytest.raises(AuthenticationError, match="not a valid API token"),
     ):
         state.accounts.token_principal(token)
 

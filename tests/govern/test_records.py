@@ -57,4 +57,42 @@ def test_an_explanation_shows_only_what_its_reader_may_see(resolved: Path) -> No
     only_hidden = {(f, v) for f, v, _, _, ms in full.golden if set(ms) <= hidden}
     assert not only_hidden & {(f, v) for f, v, _, _, _ in seen_by_outsider.golden}
     assert seen_by_outsider.history == []
+    hidden_sources = {s for m, s in full.mentions if m in hidden}
+    only_hidden_sources = hidden_sources - {s for m, s in seen_by_outsider.mentions}
+    for _, _, chosen, sources, _ in seen_by_outsider.golden:
+        assert not chosen  # the choice weighed records the outsider may not see
+        assert not set(sources) & only_hidden_sources
     assert visible_to_low <= {m for m, _ in seen_by_outsider.mentions}
+
+
+def test_decisions_need_both_sides_visible_and_hidden_ones_look_missing(
+    resolved: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from peelian.cli import app
+    from tests.conftest import add_accounts
+
+    state = str(tmp_path / "state.db")
+    add_accounts(state, ("sup_1", "supervisor", "NPPV3"))
+    with Hub(resolved, read_only=True) as hub:
+        hidden, open_ = (
+            hub.con.execute(
+                f"""SELECT min(m.mention_id) FROM mentions m JOIN source_rows s
+                    ON s.source = m.source AND s.row_id = m.row_id
+                    WHERE m.kind = 'person' AND s.compartment {test}"""
+            ).fetchone()[0]  # type: ignore[index]
+            for test in ("= 'OP KESTREL'", "IS NULL AND len(coalesce(s.sharing_roles, [])) = 0")
+        )
+    runner = CliRunner()
+    answers = []
+    for ref in (hidden, "person:NO-SUCH-RECORD"):
+        result = runner.invoke(
+            app,
+            ["decide", "same", ref, open_, "--hub", str(resolved), "--state", state,
+             "--by", "sup_1", "--reason", "same custody photograph"],
+        )  # fmt: skip
+        assert result.exit_code == 2
+        answers.append(result.output.replace(ref, "REF"))
+    assert answers[0] == answers[1]
+    assert "no such mention or entity" in answers[0]

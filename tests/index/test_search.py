@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peelian.cli import app
+from peelian.govern.policy import Principal
 from peelian.hub import Hub
 from peelian.index import build
 from peelian.index.access import Viewer
@@ -152,7 +153,10 @@ def test_a_record_in_a_compartment_is_invisible_outside_it(searcher: Searcher) -
 
 
 def test_a_disclosing_operation_earns_a_notice_and_nothing_else(searcher: Searcher) -> None:
-    told = Viewer("ds_5", "SECRET", disclosing=(("OP KESTREL", "Kestrel team"),))
+    # made as the policy makes it, from an account outside the disclosing operation
+    told = Viewer.of(
+        Principal("ds_5", "investigator", "SC", disclosing={"OP KESTREL": "Kestrel team"})
+    )
     result = searcher.search("tiny kray", told)
     assert (result.hits, result.total) == ([], 0)
     assert result.notices == [

@@ -4,6 +4,7 @@ throttling, API tokens, sessions and flagged persons; every change audited."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -169,10 +170,45 @@ def test_api_tokens_are_stored_hashed_and_stop_on_expiry_revocation_or_disable(
         accounts.token_principal(second)
     third, _ = accounts.create_token("pc_1", "spare", by="admin")
     accounts.disable("pc_1", by="admin", reason="suspended")
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^not a valid API token$"):
         accounts.token_principal(third)
     with pytest.raises(AccountError, match="days"):
         accounts.create_token("pc_1", "forever", by="admin", days=10_000)
+
+
+def test_parallel_guesses_cannot_outrun_the_lock(state: State, accounts: Accounts) -> None:
+    accounts.add_user("pc_1", "PC 1", "investigator", "SC", by="admin", password=PASSWORD)
+
+    def guess(n: int) -> str:
+        try:
+            accounts.authenticate("pc_1", f"wrong guess number {n}", client=f"10.0.1.{n}")
+        except AuthenticationError as exc:
+            return str(exc)
+        return "signed in"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(guess, range(24)))
+    checked = [a for a in answers if a == "wrong username or password"]
+    assert len(checked) <= MAX_FAILURES
+    assert all(a.startswith("too many") for a in answers if a not in checked)
+    assert state.verify_audit().ok
+
+
+def test_an_administrator_unlocks_and_a_new_password_ends_sessions(
+    accounts: Accounts,
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "investigator", "SC", by="admin", password=PASSWORD)
+    session_id, _ = accounts.create_session("pc_1")
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(AuthenticationError):
+            accounts.authenticate("pc_1", "guess guess guess")
+    with pytest.raises(AuthenticationError, match="too many"):
+        accounts.authenticate("pc_1", PASSWORD)
+    accounts.enable("pc_1", by="admin", reason="confirmed by phone with the officer")
+    assert accounts.authenticate("pc_1", PASSWORD).username == "pc_1"
+    accounts.set_password("pc_1", "a different long passphrase", by="admin")
+    with pytest.raises(AuthenticationError, match="ended"):
+        accounts.session_principal(session_id)
 
 
 def test_sessions_end_when_idle_when_ended_and_hold_a_csrf_token(

@@ -61,25 +61,31 @@ def visible_explanation(
     con: duckdb.DuckDBPyConnection, principal: Principal, entity: EntityExplanation
 ) -> EntityExplanation | None:
     """The entity as `principal` may see it: golden values some visible mention
-    gave, visible mentions, joins between visible mentions. None when they may
+    gave (with only the visible mentions' sources), visible mentions, joins
+    between visible mentions. None when they may
     see none of its mentions (to them the entity does not exist). Merge history
     names other entities, so it is kept only for someone who may see every
     mention."""
     visible = visible_mentions(con, principal, [m for m, _ in entity.mentions])
     if not visible:
         return None
+    complete = len(visible) == len(entity.mentions)
+    source_of = dict(entity.mentions)
     golden = []
-    for field, value, chosen, sources, mentions in entity.golden:
+    for field, value, chosen, _sources, mentions in entity.golden:
         seen = [m for m in mentions if m in visible]
         if seen:
-            golden.append((field, value, chosen, sources, seen))
-    # The display label only if every word of it comes from a visible value.
-    text = " ".join(value for _, value, _, _, _ in golden).upper()
-    words = (entity.label or "").upper().split()
-    complete = len(visible) == len(entity.mentions)
+            # Sources from the visible mentions only (a hidden partner source must not
+            # show). Which value survivorship chose weighed hidden records too, so the
+            # choice is shown only to who sees every record.
+            sources = sorted({source_of[m] for m in seen if m in source_of})
+            golden.append((field, value, chosen and complete, sources, seen))
+    # The display label only if every word of it is a word of a visible value.
+    words = {w for _, value, _, _, _ in golden for w in value.upper().split()}
+    label_words = (entity.label or "").upper().split()
     return dataclasses.replace(
         entity,
-        label=entity.label if words and all(w in text for w in words) else None,
+        label=entity.label if label_words and set(label_words) <= words else None,
         golden=golden,
         mentions=[(m, s) for m, s in entity.mentions if m in visible],
         edges=[e for e in entity.edges if e[0] in visible and e[1] in visible],

@@ -64,6 +64,7 @@ class Viewer:
             principal.clearance,
             principal.operations,
             frozenset({principal.role}),
+            tuple(sorted(principal.disclosing.items())),
         )
 
     def disclosed_labels(self, labels: dict[str, dict[str, Any]]) -> dict[str, list[str]]:

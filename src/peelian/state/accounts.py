@@ -256,7 +256,16 @@ class Accounts:
         return self._update(username, "user.enable", values, by, reason=reason)
 
     def set_password(self, username: str, password: str, *, by: str) -> Account:
+        """A new password; it ends the user's UI sessions (API tokens are separate
+        credentials: revoke them with `revoke_token` if they may be compromised too)."""
         check_password(password, username)
+        with self._write() as con:
+            user_id = _require_user(con, username).id
+            con.execute(
+                sa.update(sessions)
+                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
         values = {
             "password_hash": _HASHER.hash(password),
             "password_changed_at": self._clock(),
@@ -399,34 +408,41 @@ class Accounts:
 
     def authenticate(self, username: str, password: str, *, client: str | None = None) -> Principal:
         """Check a password and return the user; AuthenticationError (one message for
-        an unknown user and a wrong password) when refused. Audited either way."""
+        an unknown user and a wrong password) when refused. Audited either way.
+
+        The attempt is counted as a failure before the password is checked (and
+        undone on success), so guesses made in parallel can't outrun the lock; the
+        slow argon2 check itself runs outside the write lock.
+        """
         now = self._clock()
-        # The password is checked outside the write lock (argon2 is slow on purpose).
-        with self._read() as con:
-            refusal = self._throttled(con, username, client, now)
-            row = _user_row(con, username)
-        if refusal is None:
-            stored = row.password_hash if row is not None else None
-            ok = _verify(stored or _DUMMY_HASH, password) and stored is not None
-            refusal = None if ok and row is not None and not row.disabled else SIGN_IN_REFUSED
-        target = f"user:{username[:100]}"
+        name = username[:100]
+        target = f"user:{name}"
         with self._write() as con:
-            con.execute(
-                sa.insert(login_attempts).values(
-                    username=username[:100], client=client, at=now, ok=refusal is None
-                )
-            )
+            row = _user_row(con, username)
+            refusal = self._throttled(con, name, row, client, now)
+            attempt = con.execute(
+                sa.insert(login_attempts)
+                .values(username=name, client=client, at=now, ok=False)
+                .returning(login_attempts.c.id)
+            ).scalar_one()
+            if refusal is None and row is not None:
+                _count_failure(con, row.id, now)
             if refusal is not None:
-                if row is not None and refusal == SIGN_IN_REFUSED:
-                    _count_failure(con, row.id, now)
                 audit.append(
-                    con,
-                    username[:100] or "?",
-                    "login",
-                    target=target,
-                    client=client,
+                    con, name or "?", "login", target=target, client=client,
                     outcome=f"refused: {refusal}",
-                )
+                )  # fmt: skip
+        if refusal is not None:
+            raise AuthenticationError(refusal)
+        stored = row.password_hash if row is not None else None
+        ok = _verify(stored or _DUMMY_HASH, password) and stored is not None
+        ok = ok and row is not None and not row.disabled
+        with self._write() as con:
+            if not ok:
+                audit.append(
+                    con, name or "?", "login", target=target, client=client,
+                    outcome=f"refused: {SIGN_IN_REFUSED}",
+                )  # fmt: skip
             else:
                 assert row is not None
                 values: dict[str, Any] = {
@@ -437,36 +453,46 @@ class Accounts:
                 if _HASHER.check_needs_rehash(row.password_hash):
                     values["password_hash"] = _HASHER.hash(password)
                 con.execute(sa.update(users).where(users.c.id == row.id).values(**values))
+                con.execute(
+                    sa.update(login_attempts).where(login_attempts.c.id == attempt).values(ok=True)
+                )
                 audit.append(con, username, "login", target=target, client=client)
                 principal = _principal(con, username)
-        if refusal is not None:
+        if not ok:
             # Raised after the commit: the failure, the lock and the audit event stay.
-            raise AuthenticationError(refusal)
+            raise AuthenticationError(SIGN_IN_REFUSED)
         return principal
 
     def _throttled(
-        self, con: sa.Connection, username: str, client: str | None, now: dt.datetime
+        self,
+        con: sa.Connection,
+        username: str,
+        row: sa.Row[Any] | None,
+        client: str | None,
+        now: dt.datetime,
     ) -> str | None:
-        """Why sign-in is refused before the password is even checked, if it is."""
+        """Why sign-in is refused before the password is even checked, if it is.
+
+        An account locks after MAX_FAILURES failures in a row (a success, `enable`
+        or a new password resets it); a username that is no account is throttled
+        the same way by its recent failures, so locks reveal nothing.
+        """
         since = now - dt.timedelta(minutes=LOCK_MINUTES)
         recent = sa.select(sa.func.count()).where(
             login_attempts.c.at >= since, ~login_attempts.c.ok
         )
-        # Usernames that are not accounts are throttled the same, so locks reveal nothing.
-        by_name = con.execute(recent.where(login_attempts.c.username == username)).scalar_one()
-        row = _user_row(con, username)
-        locked = row is not None and row.locked_until is not None and row.locked_until > now
-        if locked or by_name >= MAX_FAILURES:
-            return (
-                f"too many failed sign-ins for this username; try again in {LOCK_MINUTES} minutes"
-            )
+        wait = f"try again in {LOCK_MINUTES} minutes"
+        if row is not None:
+            locked = row.locked_until is not None and row.locked_until > now
+        else:
+            by_name = con.execute(recent.where(login_attempts.c.username == username))
+            locked = by_name.scalar_one() >= MAX_FAILURES
+        if locked:
+            return f"too many failed sign-ins for this username; {wait}"
         if client is not None:
             by_client = con.execute(recent.where(login_attempts.c.client == client)).scalar_one()
             if by_client >= MAX_CLIENT_FAILURES:
-                return (
-                    "too many failed sign-ins from this address; "
-                    f"try again in {LOCK_MINUTES} minutes"
-                )
+                return f"too many failed sign-ins from this address; {wait}"
         return None
 
     # API tokens.
@@ -545,7 +571,10 @@ class Accounts:
             con.execute(
                 sa.update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
             )
-            return _principal(con, row.username)
+            try:
+                return _principal(con, row.username)
+            except AuthenticationError:  # disabled: say no more than for any bad token
+                raise AuthenticationError("not a valid API token") from None
 
     # UI sessions.
 
@@ -593,7 +622,10 @@ class Accounts:
                 .where(sessions.c.id_hash == row.id_hash)
                 .values(last_seen_at=now)
             )
-            return _principal(con, row.username), row.csrf_token
+            try:
+                return _principal(con, row.username), row.csrf_token
+            except AuthenticationError:  # disabled since: the session has ended
+                raise AuthenticationError("your session has ended; sign in again") from None
 
     def end_session(self, session_id: str) -> None:
         with self._write() as con:
