@@ -232,7 +232,7 @@ def export_memberships(
         st.append_audit(
             username, "export", target="memberships",
             detail={"rows": len(rows), "file": str(out)},
-            purpose=grant.purpose.text if grant.purpose else None, client=cli_client(),
+            purpose=grant.purpose_text, client=cli_client(),
         )  # fmt: skip
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -355,7 +355,7 @@ def explain_cmd(
     username = user or getpass.getuser()
     with _open_state(hub, state) as st, _open_hub(hub) as opened:
         grant = authorise_cli(st, username, "entity.explain", purpose=purpose)
-        recorded = grant.purpose.text if grant.purpose else None
+        recorded = grant.purpose_text
         target = f"entity:{first}" if second is None else None
         asked = {"asked": [first] if second is None else [first, second]}
         try:
@@ -433,28 +433,29 @@ def _visible_refs(hub: Path, principal: Principal, refs: list[str]) -> set[str]:
 
     from peelian.govern.records import visible_mentions
 
-    out = set()
+    wanted = list(dict.fromkeys(refs))
     with _open_hub(hub, read_only=True) as opened:
         con = opened.con
-        for ref in dict.fromkeys(refs):
-            try:
-                mentions = [
-                    m
-                    for (m,) in con.execute(
-                        "SELECT mention_id FROM mentions WHERE mention_id = $r UNION ALL "
-                        "SELECT mention_id FROM entity_membership WHERE entity_id = $r",
-                        {"r": ref},
-                    ).fetchall()
-                ]
-            except duckdb.CatalogException:  # not resolved yet: no entities
-                mentions = [
-                    m
-                    for (m,) in con.execute(
-                        "SELECT mention_id FROM mentions WHERE mention_id = $r", {"r": ref}
-                    ).fetchall()
-                ]
-            if mentions and len(visible_mentions(con, principal, mentions)) == len(set(mentions)):
-                out.add(ref)
+        try:
+            rows = con.execute(
+                "SELECT mention_id, mention_id FROM mentions WHERE mention_id IN "
+                "(SELECT unnest($r::VARCHAR[])) UNION ALL "
+                "SELECT entity_id, mention_id FROM entity_membership WHERE entity_id IN "
+                "(SELECT unnest($r::VARCHAR[]))",
+                {"r": wanted},
+            ).fetchall()
+        except duckdb.CatalogException:  # not resolved yet: no entities
+            rows = con.execute(
+                "SELECT mention_id, mention_id FROM mentions WHERE mention_id IN "
+                "(SELECT unnest($r::VARCHAR[]))",
+                {"r": wanted},
+            ).fetchall()
+        mentions: dict[str, set[str]] = {}
+        for ref, mention in rows:
+            mentions.setdefault(ref, set()).add(mention)
+        # one pass of the policy over every mention named
+        seen = visible_mentions(con, principal, {m for ms in mentions.values() for m in ms})
+    out = {ref for ref, ms in mentions.items() if ms <= seen}
     return out
 
 

@@ -117,7 +117,7 @@ def search_cmd(
     with _open_state(hub, state) as st:
         grant = authorise_cli(st, username, "search", purpose=purpose)
         viewer = Viewer.of(grant.principal)
-        recorded = grant.purpose.text if grant.purpose else None
+        recorded = grant.purpose_text
         try:
             searcher = Searcher(open_current(hub))
             result = searcher.search(query, viewer, limit=limit, offset=offset)

@@ -18,7 +18,9 @@ from peelian.govern.policy import (
     PolicyDeniedError,
     Principal,
     authorise,
+    disclosed_by,
     label_visible,
+    notice,
 )
 from peelian.govern.purpose import REASONS, PurposeError, parse_purpose
 from peelian.index.access import Viewer
@@ -94,14 +96,25 @@ def test_a_restricted_notice_only_for_a_disclosing_operation_the_user_could_othe
     principal = Principal(
         "pc", "response_officer", "NPPV2", disclosing={"OP TIDEWATER": "Tidewater team"}
     )
-    notice = principal.restricted_notice("OFFICIAL", "OP TIDEWATER", [])
-    assert notice is not None
-    assert "Tidewater team" in notice
+
+    def earns(marking: str, compartment: str | None, roles: list[str]) -> str | None:
+        return disclosed_by(
+            principal.clearance,
+            principal.operations,
+            {principal.role},
+            principal.disclosing,
+            marking,
+            compartment,
+            roles,
+        )
+
+    assert earns("OFFICIAL", "op tidewater", []) == "OP TIDEWATER"
+    assert "Tidewater team" in notice("OP TIDEWATER", principal.disclosing["OP TIDEWATER"])
     # Above their vetting, behind a partner restriction, or a silent operation: nothing.
-    assert principal.restricted_notice("SECRET", "OP TIDEWATER", []) is None
-    assert principal.restricted_notice("OFFICIAL", "OP TIDEWATER", ["mash_officer"]) is None
-    assert principal.restricted_notice("OFFICIAL", "OP KESTREL", []) is None
-    assert principal.restricted_notice("OFFICIAL", None, []) is None
+    assert earns("SECRET", "OP TIDEWATER", []) is None
+    assert earns("OFFICIAL", "OP TIDEWATER", ["mash_officer"]) is None
+    assert earns("OFFICIAL", "OP KESTREL", []) is None
+    assert earns("OFFICIAL", None, []) is None
 
 
 def test_unknown_roles_vetting_and_permissions_are_refused() -> None:

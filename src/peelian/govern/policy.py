@@ -256,22 +256,6 @@ class Principal:
             self.clearance, self.operations, {self.role}, marking, compartment, roles
         )
 
-    def restricted_notice(
-        self, marking: str | None, compartment: str | None, roles: Iterable[str] | None
-    ) -> str | None:
-        """For a record this user may not see: the notice they may be given instead
-        (restricted information exists, and whom to contact), or None."""
-        operation = disclosed_by(
-            self.clearance,
-            self.operations,
-            {self.role},
-            self.disclosing,
-            marking,
-            compartment,
-            roles,
-        )
-        return None if operation is None else notice(operation, self.disclosing[operation])
-
 
 def disclosed_by(
     clearance: str,
@@ -310,6 +294,11 @@ class Grant:
     principal: Principal
     permission: str
     purpose: Purpose | None
+
+    @property
+    def purpose_text(self) -> str | None:
+        """The purpose as recorded in the audit log (None for no personal data)."""
+        return None if self.purpose is None else self.purpose.text
 
 
 def authorise(principal: Principal, permission: str, *, purpose: str | None = None) -> Grant:

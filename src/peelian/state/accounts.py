@@ -259,20 +259,13 @@ class Accounts:
         """A new password; it ends the user's UI sessions (API tokens are separate
         credentials: revoke them with `revoke_token` if they may be compromised too)."""
         check_password(password, username)
-        with self._write() as con:
-            user_id = _require_user(con, username).id
-            con.execute(
-                sa.update(sessions)
-                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=self._clock())
-            )
         values = {
             "password_hash": _HASHER.hash(password),
             "password_changed_at": self._clock(),
             "failed_logins": 0,
             "locked_until": None,
         }
-        return self._update(username, "user.set_password", values, by)
+        return self._update(username, "user.set_password", values, by, end_sessions=True)
 
     def set_profile(self, username: str, *, by: str, **profile: Any) -> Account:
         """Set the staff profile misuse detection compares look-ups with."""
@@ -293,10 +286,17 @@ class Accounts:
         *,
         reason: str | None = None,
         shown: list[str] | None = None,
+        end_sessions: bool = False,
     ) -> Account:
         with self._write() as con:
-            _require_user(con, username)
-            con.execute(sa.update(users).where(users.c.username == username).values(**values))
+            user_id = _require_user(con, username).id
+            con.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+            if end_sessions:
+                con.execute(
+                    sa.update(sessions)
+                    .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                    .values(revoked_at=self._clock())
+                )
             # The audit event says what changed, but never a password hash or profile values.
             if shown is not None:
                 detail: dict[str, Any] = {"fields": shown}
