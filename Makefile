@@ -12,7 +12,7 @@ PY     := $(BIN)/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_NO_PROGRESS := 1
 
-.PHONY: install demo test lint format typecheck pytest fixtures clean lock
+.PHONY: install static demo test lint format typecheck pytest fixtures clean lock
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Peelian needs Python 3.11 or newer (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -20,7 +20,19 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed static
+
+# Front-end libraries from the npm registry (versions pinned in frontend/package-lock.json),
+# copied into the package by frontend/vendor.py; nothing is fetched at run time.
+VENDOR := src/peelian/serve/static/vendor/package.json
+
+static: $(VENDOR)
+
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(VENDOR): frontend/node_modules/.package-lock.json frontend/vendor.py
+	$(PYTHON) frontend/vendor.py
 
 demo: install
 	$(BIN)/peelian demo --out $(DEMO_DIR) --force

@@ -173,9 +173,13 @@ def demo_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing demo folder.")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the web UI when built.")
+    ] = True,
+    port: Annotated[int, typer.Option("--port", help="Port for the web UI.")] = 8000,
 ) -> None:
-    """Build a small synthetic force and run every stage that exists so far
-    (generate, ingest, resolve, index).
+    """Build a small synthetic force, run every stage that exists so far (generate,
+    ingest, resolve, index), make demo accounts and serve the web UI on localhost.
 
     Example:
 
@@ -212,9 +216,22 @@ def demo_cmd(
         f"`peelian users list --hub {hub} --by admin` lists the accounts; "
         f"`peelian audit show --hub {hub} --by auditor_demo` shows who looked at what, and "
         f"`peelian audit verify --hub {hub} --by auditor_demo` checks the audit chain.\n"
-        "The web UI (with its login) arrives with its issue; "
-        "`make demo` will run them here as they land."
+        f"`peelian serve --hub {hub} --boundaries {out}/sources/geography/neighbourhoods.geojson`"
+        " serves the web UI and the API again later."
     )
+    if serve:
+        from peelian.cli_serve import serve_cmd
+
+        out_console.print(
+            f"\n[bold]Web UI:[/bold] http://localhost:{port}/ (sign in with an account above; "
+            f"API at http://localhost:{port}/api/v1/docs). Ctrl-C stops it."
+        )
+        serve_cmd(
+            hub,
+            host="127.0.0.1",
+            port=port,
+            boundaries=out / "sources" / "geography" / "neighbourhoods.geojson",
+        )
 
 
 def _run_ingest(
@@ -500,7 +517,7 @@ def bench_ingest(
 
 
 # The resolve commands live in their own module; importing it registers them.
-from peelian import cli_govern, cli_resolve, cli_retention, cli_search  # noqa: E402, F401
+from peelian import cli_govern, cli_resolve, cli_retention, cli_search, cli_serve  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -509,20 +509,6 @@ def _filters(
     }
 
 
-def _event_row(event: Any) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "at": event.created_at.isoformat(),
-        "user": event.actor,
-        "action": event.action,
-        "target": event.target,
-        "purpose": event.purpose,
-        "client": event.client,
-        "outcome": event.outcome,
-        "detail": event.detail,
-    }
-
-
 @audit_app.command("show")
 def audit_show(
     hub: HubOption,
@@ -550,7 +536,9 @@ def audit_show(
         authorise_cli(opened, by, "audit.view")
         events = opened.find_audit(**filters, limit=max(1, min(limit, 10_000)))
         _record_view(opened, by, "audit.view", filters, len(events))
-    rows = [_event_row(e) for e in events]
+    from peelian.serve.oversight import event_json
+
+    rows = [event_json(e) for e in events]
     if as_json:
         out_console.print_json(json.dumps(rows))
         return
@@ -602,6 +590,8 @@ def audit_export(
         raise _fail(f"{out}: the export is written as .csv or .jsonl")
     filters = _filters(user, entity, action, since, until)
     partial = out.with_name(out.name + ".partial")
+    from peelian.serve.oversight import event_json
+
     with _open_state(hub, state) as opened:
         authorise_cli(opened, by, "audit.export")
         count = 0
@@ -609,7 +599,7 @@ def audit_export(
             with partial.open("w", newline="", encoding="utf-8") as handle:
                 writer = None
                 for event in opened.iter_audit(**filters):
-                    row = _event_row(event) | {"prev_hash": event.prev_hash, "hash": event.hash}
+                    row = event_json(event) | {"prev_hash": event.prev_hash, "hash": event.hash}
                     if out.suffix == ".jsonl":
                         handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                     else:
@@ -670,6 +660,9 @@ DEMO_USERS = (
     ("pc_demo", "PC 4021 Demo (response)", "response_officer", "NPPV2"),
     ("dc_demo", "DC 3310 Demo (investigator)", "investigator", "NPPV3"),
     ("analyst_demo", "Demo intelligence analyst", "intelligence_analyst", "SC"),
+    ("sgt_demo", "PS 1190 Demo (supervisor)", "supervisor", "NPPV3"),
+    ("safeguard_demo", "DC 2208 Demo (safeguarding)", "safeguarding_officer", "NPPV3"),
+    ("sgsup_demo", "DS 1702 Demo (safeguarding supervisor)", "safeguarding_supervisor", "NPPV3"),
     ("mash_demo", "Demo MASH officer", "mash_officer", "NPPV2"),
     ("auditor_demo", "Demo auditor (professional standards)", "auditor", "SC"),
 )
@@ -736,36 +729,15 @@ def audit_alerts(
 
         peelian audit alerts --hub data/hub --by auditor1 --since 2026-11-01
     """
-    from peelian.govern.misuse import StaffProfile, detect, person_facts, person_ids
     from peelian.hub import Hub
+    from peelian.serve.oversight import find_alerts
 
     filters = _filters(None, None, None, since, until)
     with _open_state(hub, state) as opened:
         authorise_cli(opened, by, "alerts.view")
         events = list(opened.iter_audit(**filters))
-        staff = {
-            a.username: StaffProfile(
-                a.username,
-                a.role,
-                a.forenames,
-                a.surname,
-                a.date_of_birth,
-                a.home_postcode,
-                a.home_address,
-                frozenset(a.teams),
-            )
-            for a in opened.accounts.users()
-        }
-        flagged = {f.entity_id for f in opened.accounts.flagged()}
         with Hub(hub, read_only=True) as opened_hub:
-            persons = person_facts(opened_hub.con, person_ids(events))
-            refs = {
-                str(r).upper()
-                for (r,) in opened_hub.con.execute(
-                    "SELECT DISTINCT reference FROM event WHERE reference IS NOT NULL"
-                ).fetchall()
-            }
-        alerts = detect(events, staff, persons, flagged, known_refs=refs)
+            alerts = find_alerts(opened, opened_hub.con, events)
         _record_view(opened, by, "alerts.view", filters, len(events))
     shown = alerts[: max(1, limit)]
     if as_json:

@@ -5,7 +5,6 @@ Registered on the `peelian` app by `peelian.cli` (imported at its end).
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import html
 import json
@@ -146,49 +145,11 @@ def search_cmd(
             client=cli_client(),
         )
     if as_json:
-        out_console.print_json(json.dumps(result_json(result)))
+        from peelian.serve.reads import search_json
+
+        out_console.print_json(json.dumps(search_json(result)))
         return
     _print_result(result)
-
-
-def result_json(result: SearchResult) -> dict[str, object]:
-    """The JSON form of a search result (the CLI's --json and, later, the API)."""
-    q = {
-        k: v
-        for k, v in dataclasses.asdict(result.query).items()
-        if v not in (None, [], "") and k != "raw"
-    }
-    for key in ("date_from", "date_to"):
-        if key in q:
-            q[key] = str(q[key])
-    if result.query.dob is not None:
-        q["dob"] = result.query.dob.term
-    return {
-        "query": result.query.raw,
-        "understood": q,
-        "total": result.total,
-        "total_exact": result.total_exact,
-        "offset": result.offset,
-        "limit": result.limit,
-        "took_ms": round(result.took_ms, 2),
-        "index": result.index,
-        "facets": result.facets,
-        "restricted": result.notices,
-        "hits": [
-            {
-                "id": h.entity_id,
-                "kind": h.kind,
-                "label": h.label,
-                "score": h.score,
-                "matched": [dataclasses.asdict(m) for m in h.matched],
-                **({"snippet": h.snippet} if h.snippet else {}),
-                "marking": h.show.get("m"),
-                "handling": h.show.get("h", []),
-                "record": h.show,
-            }
-            for h in result.hits
-        ],
-    }
 
 
 def _print_result(result: SearchResult) -> None:

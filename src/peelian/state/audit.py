@@ -166,6 +166,7 @@ def matching(
     action: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    before: int | None = None,
 ) -> sa.Select[Any]:
     """Events by a user, about an entity, of an action, in a time range.
 
@@ -177,6 +178,8 @@ def matching(
         query = query.where(audit_events.c.actor == actor)
     if action is not None:
         query = query.where(audit_events.c.action == action)
+    if before is not None:  # paging newest first: events older than seq `before`
+        query = query.where(audit_events.c.seq < before)
     if since is not None:
         query = query.where(audit_events.c.created_at >= since)
     if until is not None:

@@ -96,12 +96,72 @@ def generate(
     return GenerateResult(out, files, cfg.people)
 
 
+def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The convex hull of (lon, lat) points, anticlockwise (Andrew's monotone chain)."""
+    pts = sorted(set(points))
+    if len(pts) < 3:
+        return pts
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return lower[:-1] + upper[:-1]
+
+
+def write_boundaries(geo: Any, path: Path) -> None:
+    """The force's neighbourhood boundaries as GeoJSON, as a force's GIS team
+    would export them (here: the outline of each neighbourhood's addresses, or a
+    circle of its radius when it has too few): the web map's offline base layer."""
+    import json
+    import math
+
+    features = []
+    for nb, code in enumerate(geo.nb_code):
+        mask = geo.addr_nb == nb
+        ring = _hull(
+            [(round(float(lo), 5), round(float(la), 5))
+             for la, lo in zip(geo.addr_lat[mask], geo.addr_lon[mask], strict=True)]
+        )  # fmt: skip
+        if len(ring) < 3:
+            lat, lon, r = float(geo.nb_lat[nb]), float(geo.nb_lon[nb]), float(geo.nb_radius_km[nb])
+            ring = [
+                (round(lon + r / (111.2 * math.cos(math.radians(lat))) * math.cos(a), 5),
+                 round(lat + r / 111.2 * math.sin(a), 5))
+                for a in (2 * math.pi * k / 24 for k in range(24))
+            ]  # fmt: skip
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": code,
+                    "name": geo.nb_name[nb],
+                    "beat": geo.nb_beat[nb],
+                    "ward": geo.nb_ward_name[nb],
+                },
+                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+            }
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+
+
 def _generate_into(cfg: SynthConfig, root: Path, report: Progress) -> dict[str, int]:
     settings = cfg.settings
     sources = root / "sources"
     truth_dir = root / "truth"
     report("geography", 0.0)
     geo = build_geography(settings, cfg.people, cfg.seed)
+    write_boundaries(geo, sources / "geography" / "neighbourhoods.geojson")
     report("population", 0.0)
     pop = build_population(settings, geo, cfg.seed, cfg.start, cfg.end)
     report("structures", 0.0)

@@ -1,0 +1,150 @@
+"""CLI commands for the web app and API: serve, bench web.
+
+Registered on the `peelian` app by `peelian.cli` (imported at its end).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from peelian.cli import app, bench_app, out_console
+from peelian.cli_resolve import HubOption, StateOption, _fail, _state_url
+
+
+def serve_app(
+    hub: Path,
+    state: str | None,
+    *,
+    boundaries: Path | None,
+    secure_cookies: bool,
+) -> object:
+    from peelian.serve.app import ServeSettings, create_app
+
+    return create_app(
+        ServeSettings(
+            hub=hub,
+            state_url=_state_url(hub, state),
+            secure_cookies=secure_cookies,
+            boundaries=boundaries,
+        )
+    )
+
+
+@app.command("serve")
+def serve_cmd(
+    hub: HubOption,
+    state: StateOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    boundaries: Annotated[
+        Path | None,
+        typer.Option("--boundaries", help="GeoJSON of the force's areas (the map's base layer)."),
+    ] = None,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies/--no-secure-cookies",
+            help="Mark cookies Secure (browsers keep them on https and on localhost).",
+        ),
+    ] = True,
+) -> None:
+    """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json).
+
+    Example:
+
+        peelian serve --hub data/hub --port 8000 --boundaries data/areas.geojson
+    """
+    import uvicorn
+
+    if not (hub / "hub.duckdb").exists():
+        raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
+    application = serve_app(hub, state, boundaries=boundaries, secure_cookies=secure_cookies)
+    out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+
+
+@bench_app.command("web")
+def bench_web(
+    hub: HubOption,
+    state: StateOption = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Renders of each page.")] = 20,
+    users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--user",
+            help="Accounts the pages render for (each page for the first "
+            "that may see it; default: the demo's analyst, auditor and admin).",
+        ),
+    ] = None,
+    query: Annotated[str, typer.Option("--query", help="Search the pages start from.")] = (
+        "smith 1990"
+    ),
+) -> None:
+    """Time each page of the web UI (server side, in process, one request at a time)
+    on a hub: median, 95th percentile and worst render times.
+
+    Example:
+
+        peelian bench web --hub demo/hub --user analyst_demo --user auditor_demo
+    """
+    from fastapi.testclient import TestClient
+
+    accounts = users or ["analyst_demo", "auditor_demo", "admin"]
+    application = serve_app(hub, state, boundaries=None, secure_cookies=False)
+    with TestClient(application) as client:  # type: ignore[arg-type]
+        st = client.app.state.state_db  # type: ignore[attr-defined]
+        sessions = {u: st.accounts.create_session(u, client="bench")[0] for u in accounts}
+        client.cookies.set("peelian_purpose", "reason training: page render benchmark")
+        client.cookies.set("peelian_session", sessions[accounts[0]])
+        found = client.get("/api/v1/search", params={"q": query, "limit": 1}).json()
+        hits = found.get("hits") or []
+        if not hits:
+            raise _fail(f"{query!r} finds nothing for {accounts[0]}; give --query")
+        entity = hits[0]["id"]
+        pages = {
+            "home": "/",
+            "search": f"/search?q={query}",
+            "quick check": f"/quick?q={query}",
+            "entity profile": f"/entities/{entity}",
+            "quick profile": f"/entities/{entity}?quick=1",
+            "network page": f"/network?ids={entity}",
+            "network data (depth 1)": f"/api/v1/graph/neighbourhood?ids={entity}",
+            "map page": "/map",
+            "map data": "/api/v1/events?types=crime&types=incident&limit=1500",
+            "dashboard": "/dashboard",
+            "data quality": "/quality",
+            "review queue": "/review",
+            "audit log": "/audit",
+            "misuse alerts": "/audit/alerts",
+            "users": "/admin/users",
+        }
+        table = Table(title=f"web pages on {hub} ({repeat} renders each, warm)")
+        for name in ("page", "as", "median ms", "p95 ms", "max ms"):
+            table.add_column(name, justify="left" if name in ("page", "as") else "right")
+        for name, url in pages.items():
+            for user in accounts:  # the first account whose role may see the page
+                client.cookies.set("peelian_session", sessions[user])
+                if client.get(url).status_code == 200:  # also the warm-up
+                    break
+            else:
+                table.add_row(name, "nobody given may see it", "", "", "")
+                continue
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+            table.add_row(
+                name, user, f"{statistics.median(times):.1f}", f"{p95:.1f}", f"{times[-1]:.1f}"
+            )
+        for session_id in sessions.values():
+            st.accounts.end_session(session_id)
+    out_console.print(table)

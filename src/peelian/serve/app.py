@@ -1,0 +1,218 @@
+"""The FastAPI application: `create_app(ServeSettings(...))`.
+
+Middleware, outermost first: security headers on every answer (a strict
+Content-Security-Policy: scripts, styles and images from this server only);
+a body size limit (413, counted as the body streams, whatever Content-Length
+says); JSON only for API changes (415). Errors become problem details for the
+API and an error page for the UI; an unexpected error is logged with an id
+and answered with that id only.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from peelian.govern.policy import PolicyDeniedError
+from peelian.serve.problems import PROBLEM_JSON, Problem
+
+log = logging.getLogger("peelian.serve")
+
+STATIC = Path(__file__).parent / "static"
+API_PREFIX = "/api/v1"
+MAX_BODY_BYTES = 64 * 1024
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class ServeSettings:
+    hub: Path
+    state_url: str
+    secure_cookies: bool = True
+    max_body_bytes: int = MAX_BODY_BYTES
+    boundaries: Path | None = None
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before the route reads
+    them: by Content-Length when given, and by counting what arrives."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = True
+            if too_big:
+                await _send_problem(scope, send, Problem(413, self._says()))
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise Problem(413, self._says())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _says(self) -> str:
+        return f"the request body is larger than {self.limit // 1024} KB"
+
+
+async def _send_problem(scope: Scope, send: Send, problem: Problem) -> None:
+    response = problem_response(problem, scope.get("path"))
+    await response({"type": "http", **scope}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    from peelian.serve.api import router
+    from peelian.serve.hubs import ServedHub
+    from peelian.serve.web import page_error, web_router
+    from peelian.state import State
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.hub = ServedHub(settings.hub)
+        app.state.state_db = State.open(settings.state_url)
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            app.state.hub.close()
+            app.state.state_db.close()
+
+    app = FastAPI(
+        title="Peelian API",
+        version="1",
+        summary="An open police data hub: search, entities, networks, review and audit.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    async def answer(request: Request, problem: Problem) -> Response:
+        if is_api(request):
+            return problem_response(problem, request.url.path)
+        return page_error(request, problem)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        return await answer(request, exc)
+
+    @app.exception_handler(PolicyDeniedError)
+    async def on_denied(request: Request, exc: PolicyDeniedError) -> Response:
+        from peelian.govern.policy import PERSONAL_DATA
+
+        # The role allows it, so what is missing is a (good) purpose: ask for one.
+        principal = getattr(request.state, "principal", None)
+        wants_purpose = (
+            exc.permission in PERSONAL_DATA
+            and principal is not None
+            and principal.may(exc.permission)
+        )
+        status = 428 if wants_purpose else 403
+        return await answer(request, Problem(status, str(exc), kind="policy"))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "where": ".".join(str(p) for p in e.get("loc", ())),
+                "problem": str(e.get("msg", ""))[:200],
+            }
+            for e in exc.errors()[:20]
+        ]
+        detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors)
+        return await answer(request, Problem(422, detail, extra={"errors": errors}))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404:
+            detail = f"{request.url.path[:200]}: no such page"
+        return await answer(request, Problem(exc.status_code, detail))
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        ref = secrets.token_hex(4)
+        log.exception("error %s on %s %s", ref, request.method, request.url.path)
+        return await answer(
+            request, Problem(500, f"something went wrong on our side (reference {ref})")
+        )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
+        if (
+            is_api(request)
+            and request.method in ("POST", "PUT", "PATCH")
+            and request.headers.get("content-type", "").split(";")[0].strip().lower()
+            != "application/json"
+        ):
+            response: Response = problem_response(
+                Problem(415, "send the request body as application/json"), request.url.path
+            )
+        else:
+            try:
+                response = await call_next(request)
+            except Problem as exc:  # raised by the body limit while a route read
+                response = await answer(request, exc)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,164 @@
+"""The hub as a server reads it: one DuckDB instance shared by all requests (each
+request takes its own cursor, so its temp tables are its own) with the hub
+attached read-only, and the current search index, reopened when `peelian index`
+makes a new build current.
+
+At start the server derives three in-memory tables from the hub, so that a page
+joins a few small tables instead of mentions to source rows each time:
+
+- `served_labels(label, marking, compartment, sharing_roles)`: each distinct
+  security label, numbered;
+- `served_mentions`: each live mention with its label number, entity, source,
+  record id, marking, handling and compartment;
+- `served_edges(a, b, relation, happened, la, lm, lb)`: entity-to-entity links,
+  direct (a phone, an address, a vehicle, a call) or through a shared event
+  (parties to one crime, incident, arrest...), with the labels of the records
+  each rests on (`la`, `lm`, `lb`); an edge is shown only when all are visible;
+- `served_events`: events with their place, if any (for timelines, the map and
+  dashboards), with the labels of the event (`le`) and of the place (`lp`).
+
+Serving while a refresh writes the same hub file is the scale-out issue's
+snapshot switch; here a refresh runs with the server stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+from peelian.hub import HUB_FILE, HubError
+from peelian.index.build import SearchIndexError, current_name, index_root, open_path
+from peelian.index.search import Searcher
+
+# Roles in which a person is at an event for work, not as a party to it: officers
+# attend hundreds of events, and joining everyone they met would say nothing.
+STAFF_ROLES = ("officer", "attending_officer", "arresting_officer", "author")
+# Events too many and too thin to join their parties by (each has one vehicle or
+# two phones, joined directly by SEEN_AT / CALLED links instead), or to map.
+BULK_EVENTS = ("anpr_read", "officer_status", "phone_call")
+_STAFF = ", ".join(f"'{r}'" for r in STAFF_ROLES)
+_BULK = ", ".join(f"'{t}'" for t in BULK_EVENTS)
+HAPPENED = "coalesce(ev.occurred, ev.start, ev.recorded)"
+
+DERIVED = (
+    """CREATE OR REPLACE TABLE memory.main.served_labels AS
+    SELECT row_number() OVER (ORDER BY marking, compartment, sharing_roles)::INTEGER AS label, *
+    FROM (SELECT DISTINCT marking, compartment, sharing_roles FROM source_rows)""",
+    """CREATE OR REPLACE TABLE memory.main.served_mentions AS
+    SELECT m.mention_id, l.label, em.entity_id, em.entity_type, m.source, m.record_id,
+           m.kind, s.marking, s.handling, s.compartment
+    FROM mentions m
+    JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id
+    JOIN memory.main.served_labels l
+      ON l.marking IS NOT DISTINCT FROM s.marking
+     AND l.compartment IS NOT DISTINCT FROM s.compartment
+     AND l.sharing_roles IS NOT DISTINCT FROM s.sharing_roles
+    LEFT JOIN entity_membership em ON em.mention_id = m.mention_id
+    WHERE m.deleted_at IS NULL""",
+    f"""CREATE OR REPLACE TABLE memory.main.served_edges AS
+    WITH sm AS (SELECT mention_id, label, entity_id, entity_type FROM memory.main.served_mentions),
+    live AS (SELECT * FROM links WHERE deleted_at IS NULL),
+    direct AS (
+        SELECT fa.entity_id AS a, fb.entity_id AS b, fb.entity_type AS b_type,
+               l.type AS relation, l.start AS happened, fa.label AS la, fa.label AS lm,
+               fb.label AS lb
+        FROM live l JOIN sm fa ON fa.mention_id = l.from_mention
+        JOIN sm fb ON fb.mention_id = l.to_mention
+        WHERE l.type NOT IN ('PARTY_TO', 'INVOLVED_IN')
+          AND fa.entity_type <> 'location' AND fb.entity_type <> 'location'
+    ),
+    parties AS (
+        SELECT l.to_mention AS event_id, l.from_mention AS mention_id
+        FROM live l JOIN event ev ON ev.mention_id = l.to_mention
+        WHERE l.type IN ('PARTY_TO', 'INVOLVED_IN') AND coalesce(l.role, '') NOT IN ({_STAFF})
+          AND ev.event_type NOT IN ({_BULK})
+    ),
+    shared AS (
+        SELECT pa.entity_id AS a, pb.entity_id AS b, pb.entity_type AS b_type,
+               ev.event_type AS relation, {HAPPENED} AS happened,
+               pa.label AS la, e.label AS lm, pb.label AS lb
+        FROM parties x JOIN parties y ON y.event_id = x.event_id AND y.mention_id <> x.mention_id
+        JOIN sm pa ON pa.mention_id = x.mention_id
+        JOIN sm pb ON pb.mention_id = y.mention_id
+        JOIN sm e ON e.mention_id = x.event_id
+        JOIN event ev ON ev.mention_id = x.event_id
+    ),
+    both_ways AS (
+        SELECT * FROM direct
+        UNION ALL
+        SELECT d.b, d.a, fa.entity_type, d.relation, d.happened, d.lb, d.lm, d.la
+        FROM direct d JOIN (SELECT DISTINCT entity_id, entity_type FROM sm) fa
+          ON fa.entity_id = d.a
+        UNION ALL
+        SELECT * FROM shared
+    )
+    SELECT a, b, b_type, relation, happened, la, lm, lb FROM both_ways
+    WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b AND b_type <> 'location'
+    ORDER BY a""",
+    f"""CREATE OR REPLACE TABLE memory.main.served_events AS
+    SELECT ev.mention_id AS event_id, ev.event_type, ev.reference,
+           {HAPPENED} AS happened, ev.beat, ev.attributes['crime_type'] AS crime_type,
+           p.lat, p.lon, e.label AS le, pl.label AS lp, e.marking
+    FROM event ev
+    JOIN memory.main.served_mentions e ON e.mention_id = ev.mention_id
+    LEFT JOIN links l ON l.from_mention = ev.mention_id AND l.type = 'OCCURRED_AT'
+         AND l.deleted_at IS NULL
+    LEFT JOIN place p ON p.mention_id = l.to_mention
+    LEFT JOIN memory.main.served_mentions pl ON pl.mention_id = l.to_mention""",
+)
+
+
+class ServedHub:
+    """A hub opened for serving."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not (self.path / HUB_FILE).exists():
+            raise HubError(f"{path} is not a Peelian hub (no {HUB_FILE}); run `peelian demo`")
+        self._con = duckdb.connect()
+        self._con.execute("ATTACH $p AS hub (READ_ONLY)", {"p": str(self.path / HUB_FILE)})
+        self._con.execute("USE hub")
+        self._lock = threading.Lock()
+        self.resolved = self.has_table("entities")
+        if self.resolved:
+            for sql in DERIVED:
+                self._con.execute(sql)
+        self._searcher: Searcher | None = None
+        self._index_name: str | None = None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of one's own to the hub (temp tables are per cursor)."""
+        cursor = self._con.cursor()
+        cursor.execute("USE hub")
+        return cursor
+
+    def searcher(self) -> Searcher:
+        """The searcher over the current index build (checked on each call)."""
+        root = index_root(self.path)
+        name = current_name(root)
+        if name is None:
+            raise SearchIndexError(
+                f"the hub has no search index yet; run `peelian index --hub {self.path}`"
+            )
+        with self._lock:
+            if self._searcher is None or name != self._index_name:
+                self._searcher = Searcher(open_path(root / name))
+                self._index_name = name
+            return self._searcher
+
+    def has_table(self, name: str) -> bool:
+        row = (
+            self.cursor()
+            .execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'hub' "
+                "AND table_name = $t",
+                {"t": name},
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self._con.close()

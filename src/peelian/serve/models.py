@@ -1,0 +1,376 @@
+"""The API's answers as Pydantic models: the contract the OpenAPI document shows.
+
+Each mirrors the dict a reads.py / oversight.py function returns; FastAPI
+validates every answer against its model, so a field can't appear in an answer
+without appearing here first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    vetting: str
+    clearance: str
+    teams: list[str]
+    operations: list[str]
+    permissions: list[str]
+
+
+class Matched(BaseModel):
+    field: str
+    value: str
+    how: str
+
+
+class Hit(BaseModel):
+    id: str = Field(description="Entity id, or doc:<mention id>:<field> for a text")
+    kind: str
+    label: str
+    score: float
+    matched: list[Matched]
+    snippet: str | None = Field(None, description="HTML-escaped text, matches in <b>")
+    marking: str | None
+    handling: list[str]
+    warnings: list[str]
+    record: dict[str, Any] = Field(description="What the index shows of the result")
+
+
+class SearchOut(BaseModel):
+    query: str
+    understood: dict[str, Any]
+    total: int | None
+    total_exact: bool
+    offset: int
+    limit: int
+    took_ms: float
+    index: str
+    facets: dict[str, dict[str, int]]
+    restricted: list[str] = Field(description="Notices that restricted information exists")
+    hits: list[Hit]
+    next: str | None = None
+
+
+class GoldenValue(BaseModel):
+    value: str
+    chosen: bool
+    sources: list[str]
+    mentions: int
+    last_seen: str | None
+
+
+class GoldenField(BaseModel):
+    field: str
+    values: list[GoldenValue]
+
+
+class Profile(BaseModel):
+    id: str
+    type: str
+    label: str
+    warnings: list[str]
+    marking: str | None
+    handling: list[str]
+    sources: list[str]
+    mentions: int = Field(description="Records of the entity the reader may see")
+    complete: bool = Field(description="True when the reader sees every record")
+    first_seen: str | None
+    last_seen: str | None
+    fields: list[GoldenField]
+
+
+class Mention(BaseModel):
+    mention_id: str
+    source: str
+    record_id: str
+    marking: str
+    handling: str | None
+    compartment: str | None
+
+
+class Mentions(BaseModel):
+    items: list[Mention]
+    total: int
+    next: str | None
+
+
+class HistoryItem(BaseModel):
+    run: str
+    at: str | None
+    event: str
+    related: list[str]
+
+
+class History(BaseModel):
+    items: list[HistoryItem]
+    complete: bool
+
+
+class Join(BaseModel):
+    a: str
+    b: str
+    weight: float | None
+    by: str
+
+
+class ExplainedMention(BaseModel):
+    mention_id: str
+    source: str
+
+
+class ExplainedHistory(BaseModel):
+    run: str
+    event: str
+    related: list[str]
+
+
+class Explanation(BaseModel):
+    id: str
+    mentions: list[ExplainedMention]
+    joins: list[Join]
+    history: list[ExplainedHistory]
+
+
+class TimelineItem(BaseModel):
+    event_id: str
+    type: str
+    role: str | None
+    reference: str | None
+    at: str | None
+    beat: str | None
+    summary: str | None
+    marking: str
+    handling: str | None
+    point: list[float] | None
+    text: str | None = None
+
+
+class Timeline(BaseModel):
+    items: list[TimelineItem]
+    total: int
+    by_type: dict[str, int]
+
+
+class Linked(BaseModel):
+    id: str
+    type: str
+    label: str
+    relations: dict[str, int]
+    count: int
+    last: str | None
+
+
+class Links(BaseModel):
+    items: list[Linked]
+
+
+class Node(BaseModel):
+    id: str
+    type: str
+    label: str
+    records: int
+    community: int
+    focus: bool
+
+
+class Edge(BaseModel):
+    source: str
+    target: str
+    relations: dict[str, int]
+    weight: int
+
+
+class Network(BaseModel):
+    nodes: list[Node]
+    edges: list[Edge]
+    truncated: bool
+
+
+class Step(BaseModel):
+    id: str
+    type: str
+    label: str
+    via: str | None
+
+
+class Path(BaseModel):
+    found: bool
+    hops: int
+    steps: list[Step]
+
+
+class Text(BaseModel):
+    field: str
+    text: str
+
+
+class Document(BaseModel):
+    mention_id: str
+    source: str
+    record_id: str
+    type: str | None
+    reference: str | None
+    at: str | None
+    marking: str
+    handling: str | None
+    texts: list[Text]
+
+
+class Point(BaseModel):
+    event_id: str
+    type: str
+    reference: str | None
+    at: str | None
+    lat: float
+    lon: float
+    marking: str
+
+
+class Hotspot(BaseModel):
+    lat: float
+    lon: float
+    count: int
+
+
+class Events(BaseModel):
+    points: list[Point]
+    hotspots: list[Hotspot]
+    by_type: dict[str, int]
+    total: int
+
+
+class Dashboard(BaseModel):
+    events_by_month: dict[str, dict[str, int]]
+    records_by_source: dict[str, int]
+    entities_by_type: dict[str, int]
+    crimes_by_type: dict[str, int]
+
+
+class Reason(BaseModel):
+    reason: str
+    rows: int
+
+
+class FieldQuality(BaseModel):
+    kind: str
+    field: str
+    mentions: int
+    present: int
+    flagged: int
+
+
+class SourceQuality(BaseModel):
+    source: str
+    read: int
+    accepted: int
+    quarantined: int
+    last_run: str | None
+    quarantine_reasons: list[Reason]
+    fields: list[FieldQuality]
+
+
+class Quality(BaseModel):
+    sources: list[SourceQuality]
+
+
+class Pair(BaseModel):
+    a: str
+    b: str
+    entity_a: str | None
+    entity_b: str | None
+    weight: float | None
+    probability: float | None
+    reason: str
+    impact: int
+    source_a: str
+    source_b: str
+
+
+class ReviewQueue(BaseModel):
+    items: list[Pair]
+    total: int
+    next: str | None
+
+
+class Decision(BaseModel):
+    id: int
+    kind: str
+    entity_type: str
+    a: str
+    b: str
+    by: str
+    reason: str
+    created_at: str | None
+    revoked: bool
+
+
+class Decisions(BaseModel):
+    items: list[Decision]
+
+
+class AuditEvent(BaseModel):
+    seq: int
+    at: str
+    user: str
+    action: str
+    target: str | None
+    purpose: str | None
+    client: str | None
+    outcome: str
+    detail: dict[str, Any] | None
+
+
+class AuditLog(BaseModel):
+    items: list[AuditEvent]
+    next: str | None
+
+
+class Verification(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+class Alerts(BaseModel):
+    total: int
+    items: list[dict[str, Any]] = Field(description="Each alert with its evidence")
+
+
+class Account(BaseModel):
+    username: str
+    name: str
+    role: str
+    vetting: str
+    teams: list[str]
+    disabled: bool
+    last_login_at: str | None
+    locked: bool
+
+
+class OperationOut(BaseModel):
+    name: str
+    team: str
+    disclose: bool
+    closed: bool
+
+
+class Users(BaseModel):
+    items: list[Account]
+    teams: dict[str, list[str]]
+    operations: list[OperationOut]
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457 problem details, application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None

@@ -1,0 +1,955 @@
+"""What the API and the pages show: one function per question, each asking the
+policy first and appending an audit event for what it shows.
+
+`Reads` is one request's view of the hub: the hub cursor, the state, who asks,
+from where and why. Every method
+
+1. authorises the permission it needs (`govern.policy.authorise`; a person read
+   needs a purpose), auditing a refusal;
+2. reads only records whose labels the principal may see (the policy's
+   `visible_labels` temp table, joined in SQL): a record they may not see is
+   never read into Python, so it cannot reach a result, a count, a label, an
+   edge or a map point;
+3. answers "not found" for an entity that is missing, retired or wholly hidden,
+   the same words for all three;
+4. appends one audit event naming what was shown (entity ids, fields).
+
+The API returns these dicts as JSON; the pages render the same dicts, so both
+show the same data for the same user and question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+
+from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise
+from peelian.govern.records import create_visible_labels, visible_explanation
+from peelian.index.access import Viewer
+from peelian.index.search import SearchResult
+from peelian.resolve.entities import ENTITY_PREFIX
+from peelian.resolve.explain import ExplainError, explain_entity, explain_pair
+from peelian.serve.hubs import BULK_EVENTS, HAPPENED, ServedHub
+from peelian.serve.problems import Problem, not_found
+from peelian.state import State
+
+ENTITY_ID = re.compile(r"^[A-Z][0-9]{1,12}$")
+NAME_FIELDS = ("forenames", "surname", "name", "vrm", "number", "address", "location")
+MAX_TIMELINE = 200
+MAX_NODES = 150
+MAX_PATH_HOPS = 4
+
+# A mention joined to the labels the principal may see (`vis`, per request).
+_SEEN = """
+JOIN memory.served_mentions {a}m ON {a}m.mention_id = {col}
+JOIN vis {a}v ON {a}v.label = {a}m.label
+"""
+
+
+def seen(alias: str, column: str) -> str:
+    """SQL joining the live mention in `column` to the labels the principal may see
+    (rows of mentions they may not see drop out); its columns are `{alias}m.*`
+    (see hubs.py `served_mentions`)."""
+    return _SEEN.format(a=alias, col=column)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def check_entity_id(entity_id: str) -> str:
+    if not ENTITY_ID.match(entity_id or ""):
+        raise Problem(400, f"{entity_id[:40]!r} is not an entity id (such as P00000042)")
+    return entity_id
+
+
+@dataclasses.dataclass
+class Reads:
+    """One request's reads of the hub, as `principal` may see it."""
+
+    hub: ServedHub
+    state: State
+    principal: Principal
+    client: str | None = None
+    purpose: str | None = None
+    _con: duckdb.DuckDBPyConnection | None = None
+
+    # -- the policy and the audit writer ---------------------------------------
+
+    def grant(self, permission: str, *, target: str | None = None) -> Grant:
+        """The policy's yes, or PolicyDeniedError (audited)."""
+        try:
+            return authorise(self.principal, permission, purpose=self.purpose)
+        except PolicyDeniedError as exc:
+            self.state.append_audit(
+                self.principal.username,
+                permission,
+                target=target,
+                purpose=self.purpose[:300] if self.purpose else None,
+                client=self.client,
+                outcome=f"refused: {exc}"[:500],
+            )
+            raise
+
+    def audit(
+        self,
+        grant: Grant,
+        *,
+        action: str | None = None,
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        self.state.append_audit(
+            self.principal.username,
+            action or grant.permission,
+            target=target,
+            detail=detail,
+            purpose=grant.purpose_text,
+            client=self.client,
+            outcome=outcome,
+        )
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The hub cursor with `visible_labels` made for this principal."""
+        if self._con is None:
+            self._con = self.hub.cursor()
+            create_visible_labels(self._con, self.principal)
+            self._con.execute(
+                "CREATE OR REPLACE TEMP TABLE vis AS SELECT l.label FROM memory.served_labels l "
+                "JOIN visible_labels v ON v.marking IS NOT DISTINCT FROM l.marking "
+                "AND v.compartment IS NOT DISTINCT FROM l.compartment "
+                "AND v.sharing_roles IS NOT DISTINCT FROM l.sharing_roles"
+            )
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _resolved(self) -> None:
+        if not self.hub.resolved:
+            raise Problem(503, "the hub has not been resolved yet; run `peelian resolve`")
+
+    # -- search -----------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 10, offset: int = 0) -> dict[str, Any]:
+        from peelian.index.build import SearchIndexError
+        from peelian.index.query import QueryError
+        from peelian.index.search import SearchError
+
+        grant = self.grant("search")
+        try:
+            result = self.hub.searcher().search(
+                query, Viewer.of(self.principal), limit=limit, offset=offset
+            )
+        except (SearchIndexError, QueryError, SearchError) as exc:
+            self.audit(
+                grant, detail={"query": query[:1000]}, outcome=f"refused: {exc}"[:500]
+            )  # a refused search is still an attempt on record
+            status = 503 if isinstance(exc, SearchIndexError) else 400
+            raise Problem(status, str(exc)) from None
+        self.audit(
+            grant,
+            detail={
+                "query": result.query.raw,
+                "results": [h.entity_id for h in result.hits],
+                "total": result.total,
+                "index": result.index,
+                **({"notices": result.notices} if result.notices else {}),
+            },
+        )
+        return search_json(result)
+
+    # -- entities ---------------------------------------------------------------
+
+    def _members(self, entity_id: str) -> list[tuple[str, str, str, str, str | None, str | None]]:
+        """The entity's mentions the principal may see: (mention, source, record id,
+        marking, handling, compartment)."""
+        self._resolved()
+        return [
+            tuple(r)
+            for r in self.con.execute(
+                "SELECT xm.mention_id, xm.source, xm.record_id, xm.marking, xm.handling, "
+                "xm.compartment FROM memory.served_mentions xm JOIN vis ON vis.label = xm.label "
+                "WHERE xm.entity_id = $e ORDER BY xm.source, xm.mention_id",
+                {"e": entity_id},
+            ).fetchall()
+        ]
+
+    def _entity(self, entity_id: str) -> tuple[Any, list[Any], int]:
+        """(entities row, visible members, all members) or not found."""
+        check_entity_id(entity_id)
+        members = self._members(entity_id)
+        row = self.con.execute(
+            "SELECT entity_type, mentions, first_seen::VARCHAR, last_seen::VARCHAR "
+            "FROM entities WHERE entity_id = $e",
+            {"e": entity_id},
+        ).fetchone()
+        if row is None or not members:
+            raise not_found(entity_id)
+        return row, members, int(row[1])
+
+    def profile(self, entity_id: str) -> dict[str, Any]:
+        """The golden record as the principal may see it, each value with its sources
+        and dates; warning markers; the markings and handling conditions of the
+        records it is built from."""
+        grant = self.grant("entity.view", target=f"entity:{entity_id}")
+        row, members, total = self._entity(entity_id)
+        explained = visible_explanation(
+            self.con, self.principal, explain_entity(self.con, entity_id)
+        )
+        assert explained is not None  # members were visible
+        dates = {
+            (f, v): (_text(last), int(n))
+            for f, v, last, n in self.con.execute(
+                "SELECT field, value, last_seen::VARCHAR, seen FROM golden_values "
+                "WHERE entity_id = $e",
+                {"e": entity_id},
+            ).fetchall()
+        }
+        fields: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for field, value, chosen, sources, mentions in explained.golden:
+            last, _ = dates.get((field, value), (None, 0))
+            fields[field].append(
+                {
+                    "value": value,
+                    "chosen": chosen,
+                    "sources": sources,
+                    "mentions": len(mentions),
+                    "last_seen": last,
+                }
+            )
+        markings = sorted({m[3] for m in members}, key=_marking_order)
+        handling = sorted({m[4] for m in members if m[4]})
+        warnings = [v["value"] for v in fields.get("warning_marker", [])]
+        complete = len(members) == total
+        out = {
+            "id": entity_id,
+            "type": row[0],
+            "label": explained.label or _label_from(fields, row[0]),
+            "warnings": warnings,
+            "marking": markings[-1] if markings else None,
+            "handling": handling,
+            "sources": sorted({m[1] for m in members}),
+            "mentions": len(members),
+            "complete": complete,
+            "first_seen": row[2] if complete else None,
+            "last_seen": row[3] if complete else None,
+            "fields": [{"field": f, "values": vs} for f, vs in fields.items()],
+        }
+        self.audit(
+            grant,
+            target=f"entity:{entity_id}",
+            detail={"entities": [entity_id], "fields": sorted(fields)},
+        )
+        return out
+
+    def mentions(self, entity_id: str, *, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+        """The records an entity is built from (those the principal may see)."""
+        grant = self.grant("entity.view", target=f"entity:{entity_id}")
+        _, members, _ = self._entity(entity_id)
+        page = members[offset : offset + limit]
+        items = [
+            {
+                "mention_id": m,
+                "source": source,
+                "record_id": record,
+                "marking": marking,
+                "handling": handling,
+                "compartment": compartment,
+            }
+            for m, source, record, marking, handling, compartment in page
+        ]
+        self.audit(
+            grant,
+            target=f"entity:{entity_id}",
+            detail={"entities": [entity_id], "mentions": [i["mention_id"] for i in items]},
+        )
+        more = offset + limit < len(members)
+        return {"items": items, "total": len(members), "next": offset + limit if more else None}
+
+    def history(self, entity_id: str) -> dict[str, Any]:
+        """Created / merged / split events; shown only to who sees every record of
+        the entity (merges name other entities)."""
+        grant = self.grant("entity.view", target=f"entity:{entity_id}")
+        _, members, total = self._entity(entity_id)
+        items: list[dict[str, Any]] = []
+        if len(members) == total:
+            items = [
+                {"run": r, "at": _text(at), "event": e, "related": list(rel or [])}
+                for r, at, e, rel in self.con.execute(
+                    "SELECT run_id, recorded_at::VARCHAR, event, related FROM entity_history "
+                    "WHERE entity_id = $e ORDER BY recorded_at",
+                    {"e": entity_id},
+                ).fetchall()
+            ]
+        self.audit(grant, action="entity.history", target=f"entity:{entity_id}")
+        return {"items": items, "complete": len(members) == total}
+
+    def explanation(self, entity_id: str) -> dict[str, Any]:
+        """Why these records were merged: each visible join with its weight."""
+        grant = self.grant("entity.explain", target=f"entity:{entity_id}")
+        self._entity(entity_id)
+        try:
+            entity = explain_entity(self.con, entity_id)
+        except ExplainError:
+            raise not_found(entity_id) from None
+        shown = visible_explanation(self.con, self.principal, entity)
+        if shown is None:
+            raise not_found(entity_id)
+        self.audit(
+            grant,
+            target=f"entity:{entity_id}",
+            detail={"asked": [entity_id], "fields": sorted({f for f, *_ in shown.golden})},
+        )
+        return {
+            "id": entity_id,
+            "mentions": [{"mention_id": m, "source": s} for m, s in shown.mentions],
+            "joins": [{"a": a, "b": b, "weight": w, "by": via} for a, b, w, via in shown.edges],
+            "history": [{"run": r, "event": e, "related": rel} for r, e, rel in shown.history],
+        }
+
+    def pair(self, left: str, right: str) -> dict[str, Any]:
+        """Field-by-field weights for two person mentions (both visible)."""
+        grant = self.grant("entity.explain")
+        self._resolved()
+        rows = self.con.execute(
+            "SELECT xm.mention_id FROM (SELECT unnest($ids::VARCHAR[]) AS mid) q "
+            + seen("x", "q.mid"),
+            {"ids": [left, right]},
+        ).fetchall()
+        if len({r[0] for r in rows}) < 2:
+            raise not_found(f"{left} or {right}")
+        try:
+            p = explain_pair(self.con, left, right)
+        except ExplainError:
+            raise not_found(f"{left} or {right}") from None
+        self.audit(grant, detail={"asked": [left, right], "fields": ["pair weights"]})
+        return dataclasses.asdict(p)
+
+    def timeline(self, entity_id: str, *, limit: int = MAX_TIMELINE) -> dict[str, Any]:
+        """Events the entity's visible records take part in, newest first, with where
+        they happened; event text only for a role that may read narratives."""
+        grant = self.grant("entity.view", target=f"entity:{entity_id}")
+        self._entity(entity_id)
+        with_text = self.principal.may("document.view")
+        rows = self.con.execute(
+            f"""
+            WITH evs AS (
+                SELECT DISTINCT l.role, l.to_mention AS event_id
+                FROM links l
+                WHERE l.from_mention IN (
+                        SELECT xm.mention_id FROM memory.served_mentions xm
+                        JOIN vis ON vis.label = xm.label WHERE xm.entity_id = $e)
+                  AND l.deleted_at IS NULL AND l.type IN ('PARTY_TO', 'INVOLVED_IN')
+            )
+            SELECT evs.event_id, evs.role, ev.event_type, ev.reference,
+                   {HAPPENED}::VARCHAR AS happened, ev.text, ev.attributes, ym.marking,
+                   ym.handling, CASE WHEN vp.label IS NOT NULL THEN [se.lat, se.lon] END,
+                   ev.beat
+            FROM evs JOIN event ev ON ev.mention_id = evs.event_id
+            {seen("y", "evs.event_id")}
+            LEFT JOIN memory.served_events se ON se.event_id = evs.event_id
+            LEFT JOIN vis vp ON vp.label = se.lp
+            ORDER BY happened DESC NULLS LAST, evs.event_id
+            """,
+            {"e": entity_id},
+        ).fetchall()
+        counts = Counter(r[2] for r in rows)
+        items = []
+        for event_id, role, etype, ref, at, text, attrs, marking, handling, point, beat in rows[
+            :limit
+        ]:
+            attributes = dict(attrs or {})
+            item: dict[str, Any] = {
+                "event_id": event_id,
+                "type": etype,
+                "role": role,
+                "reference": ref,
+                "at": at,
+                "beat": beat,
+                "summary": attributes.get("offence") or attributes.get("crime_type"),
+                "marking": marking,
+                "handling": handling,
+                "point": list(point) if point and point[0] is not None else None,
+            }
+            if with_text and text:
+                item["text"] = text
+            items.append(item)
+        self.audit(
+            grant,
+            action="entity.timeline",
+            target=f"entity:{entity_id}",
+            detail={"entities": [entity_id], "events": [i["event_id"] for i in items]},
+        )
+        return {"items": items, "total": len(rows), "by_type": dict(counts.most_common())}
+
+    # -- links and the network --------------------------------------------------
+
+    def _edges(self, entity_ids: Iterable[str]) -> list[tuple[str, str, str, int, str | None]]:
+        """Entity-to-entity edges from the given entities (hubs.py `served_edges`),
+        each resting only on records the principal may see at both ends and in
+        between: (entity, other entity, relation, how many, latest)."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids:
+            return []
+        rows = self.con.execute(
+            """
+            SELECT e.a, e.b, e.relation, count(*), max(e.happened)::VARCHAR
+            FROM memory.served_edges e
+            JOIN vis va ON va.label = e.la JOIN vis vm ON vm.label = e.lm
+            JOIN vis vb ON vb.label = e.lb
+            WHERE e.a IN (SELECT unnest($ids::VARCHAR[]))
+            GROUP BY ALL
+            """,
+            {"ids": ids},
+        ).fetchall()
+        return [(a, b, rel, int(n), at) for a, b, rel, n, at in rows]
+
+    def _labels(self, entity_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(type, label) of each entity, the label made only of values some record
+        the principal may see gave (never of a hidden record's values)."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids:
+            return {}
+        rows = self.con.execute(
+            f"""
+            SELECT g.entity_id, g.entity_type, g.field, g.value, g.chosen, g.seen
+            FROM golden_values g
+            WHERE g.entity_id IN (SELECT unnest($ids::VARCHAR[]))
+              AND g.field IN (SELECT unnest($fields::VARCHAR[]))
+              AND EXISTS (SELECT 1 FROM (SELECT unnest(g.mentions) AS mid) q
+                          {seen("x", "q.mid")})
+            """,
+            {"ids": ids, "fields": list(NAME_FIELDS)},
+        ).fetchall()
+        best: dict[str, dict[str, tuple[bool, int, str]]] = defaultdict(dict)
+        types: dict[str, str] = {}
+        for entity_id, etype, field, value, chosen, n in rows:
+            types[entity_id] = etype
+            current = best[entity_id].get(field)
+            if current is None or (bool(chosen), int(n)) > current[:2]:
+                best[entity_id][field] = (bool(chosen), int(n), value)
+        out = {}
+        for entity_id, values in best.items():
+            picked = {f: v[2] for f, v in values.items()}
+            out[entity_id] = (types[entity_id], _label_from(picked, types[entity_id]))
+        return out
+
+    def links(self, entity_id: str) -> dict[str, Any]:
+        """The people, vehicles, phones and places linked to an entity, strongest first."""
+        grant = self.grant("entity.view", target=f"entity:{entity_id}")
+        self._entity(entity_id)
+        edges = self._edges([entity_id])
+        labels = self._labels(b for _, b, *_ in edges)
+        merged: dict[str, dict[str, Any]] = {}
+        for _, other, relation, n, at in edges:
+            if other not in labels:
+                continue
+            item = merged.setdefault(
+                other,
+                {
+                    "id": other,
+                    "type": labels[other][0],
+                    "label": labels[other][1],
+                    "relations": {},
+                    "count": 0,
+                    "last": None,
+                },
+            )
+            item["relations"][relation] = item["relations"].get(relation, 0) + n
+            item["count"] += n
+            item["last"] = max(filter(None, [item["last"], at]), default=None)
+        items = sorted(merged.values(), key=lambda i: (-i["count"], i["id"]))
+        self.audit(
+            grant,
+            action="entity.links",
+            target=f"entity:{entity_id}",
+            detail={"entities": [entity_id, *[i["id"] for i in items]]},
+        )
+        return {"items": items}
+
+    def network(self, entity_ids: list[str], *, depth: int = 1) -> dict[str, Any]:
+        """The neighbourhood of one or more entities for the network explorer: nodes
+        (sized by their records, coloured by community), edges with relations."""
+        grant = self.grant("graph.view", target=f"entity:{entity_ids[0]}" if entity_ids else None)
+        if not 1 <= len(entity_ids) <= 20:
+            raise Problem(400, "give 1 to 20 entity ids to expand")
+        if not 1 <= depth <= 2:
+            raise Problem(400, "depth is 1 or 2")
+        for e in entity_ids:
+            self._entity(e)
+        nodes: set[str] = set(entity_ids)
+        frontier = list(entity_ids)
+        edges: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for _ in range(depth):
+            found = self._edges(frontier)
+            frontier = []
+            for a, b, relation, n, _at in found:
+                if b not in nodes:
+                    if len(nodes) >= MAX_NODES:
+                        continue
+                    nodes.add(b)
+                    frontier.append(b)
+                key = (min(a, b), max(a, b))
+                edges[key][relation] = max(edges[key].get(relation, 0), n)
+        labels = self._labels(nodes)
+        nodes = {n for n in nodes if n in labels}
+        kept = {k: v for k, v in edges.items() if k[0] in nodes and k[1] in nodes}
+        sizes = dict(
+            self.con.execute(
+                "SELECT xm.entity_id, count(*) FROM memory.served_mentions xm "
+                "JOIN vis ON vis.label = xm.label "
+                "WHERE xm.entity_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY 1",
+                {"ids": sorted(nodes)},
+            ).fetchall()
+        )
+        community = _communities(sorted(nodes), list(kept))
+        out_nodes = [
+            {
+                "id": n,
+                "type": labels[n][0],
+                "label": labels[n][1],
+                "records": int(sizes.get(n, 0)),
+                "community": community.get(n, 0),
+                "focus": n in entity_ids,
+            }
+            for n in sorted(nodes)
+        ]
+        out_edges = [
+            {"source": a, "target": b, "relations": rel, "weight": sum(rel.values())}
+            for (a, b), rel in sorted(kept.items())
+        ]
+        self.audit(
+            grant,
+            action="graph.view",
+            detail={"expanded": entity_ids, "depth": depth, "entities": sorted(nodes)},
+        )
+        return {"nodes": out_nodes, "edges": out_edges, "truncated": len(nodes) >= MAX_NODES}
+
+    def path(self, start: str, end: str) -> dict[str, Any]:
+        """The shortest chain of links between two entities (up to four hops) over
+        records the principal may see."""
+        grant = self.grant("graph.view", target=f"entity:{start}")
+        self._entity(start)
+        self._entity(end)
+        parents: dict[str, str | None] = {start: None}
+        relation: dict[str, str] = {}
+        frontier = [start]
+        for _ in range(MAX_PATH_HOPS):
+            if end in parents or not frontier:
+                break
+            nxt = []
+            for a, b, rel, _n, _at in self._edges(frontier):
+                if b not in parents:
+                    parents[b] = a
+                    relation[b] = rel
+                    nxt.append(b)
+            frontier = nxt[:2000]
+        chain: list[str] = []
+        if end in parents:
+            node: str | None = end
+            while node is not None:
+                chain.append(node)
+                node = parents[node]
+            chain.reverse()
+        labels = self._labels(chain)
+        steps = [
+            {
+                "id": n,
+                "type": labels.get(n, ("?", n))[0],
+                "label": labels.get(n, ("?", n))[1],
+                "via": relation.get(n),
+            }
+            for n in chain
+        ]
+        self.audit(grant, action="graph.path", detail={"between": [start, end], "entities": chain})
+        return {"found": bool(chain), "hops": max(len(chain) - 1, 0), "steps": steps}
+
+    # -- documents, events, the map --------------------------------------------
+
+    def document(self, mention_id: str) -> dict[str, Any]:
+        """An intelligence report or narrative in full, with its marking and handling."""
+        grant = self.grant("document.view", target=f"mention:{mention_id[:200]}")
+        rows = self.con.execute(
+            "SELECT d.field, d.text, xm.source, xm.record_id, xm.marking, xm.handling, "
+            "ev.event_type, ev.reference, coalesce(ev.occurred, ev.start, ev.recorded)::VARCHAR "
+            "FROM documents d "
+            + seen("x", "d.mention_id")
+            + " LEFT JOIN event ev ON ev.mention_id = d.mention_id "
+            "WHERE d.mention_id = $m ORDER BY d.field",
+            {"m": mention_id},
+        ).fetchall()
+        if not rows:
+            raise not_found(mention_id[:200])
+        _, _, source, record, marking, handling, etype, ref, at = rows[0]
+        self.audit(grant, target=f"mention:{mention_id}", detail={"fields": [r[0] for r in rows]})
+        return {
+            "mention_id": mention_id,
+            "source": source,
+            "record_id": record,
+            "type": etype,
+            "reference": ref,
+            "at": at,
+            "marking": marking,
+            "handling": handling,
+            "texts": [{"field": f, "text": t} for f, t, *_ in rows],
+        }
+
+    def events(
+        self,
+        *,
+        types: list[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        limit: int = 2000,
+    ) -> dict[str, Any]:
+        """Crimes, incidents and other events with a place, for the map: points (up to
+        `limit`, newest first) and hotspot cells (counts on a ~500 m grid) of every
+        matching event the principal may see. No names: a point is an event."""
+        grant = self.grant("map.view")
+        self._resolved()
+        where = ["e.lat IS NOT NULL", "e.event_type NOT IN (SELECT unnest($bulk::VARCHAR[]))"]
+        params: dict[str, Any] = {"bulk": list(BULK_EVENTS)}
+        if types:
+            where.append("e.event_type IN (SELECT unnest($types::VARCHAR[]))")
+            params["types"] = types
+        if since:
+            where.append("e.happened >= $since")
+            params["since"] = since
+        if until:
+            where.append("e.happened < $until::DATE + 1")
+            params["until"] = until
+        if bbox:
+            where.append("e.lat BETWEEN $s AND $n AND e.lon BETWEEN $w AND $e")
+            params.update(dict(zip(("s", "w", "n", "e"), bbox, strict=True)))
+        base = (
+            "FROM memory.served_events e JOIN vis ve ON ve.label = e.le "
+            "JOIN vis vp ON vp.label = e.lp WHERE " + " AND ".join(where)
+        )
+        points = self.con.execute(
+            "SELECT e.event_id, e.event_type, e.reference, e.happened::VARCHAR AS happened, "
+            "round(e.lat, 5), round(e.lon, 5), e.marking "
+            + base
+            + " ORDER BY e.happened DESC NULLS LAST, e.event_id LIMIT $limit",
+            {**params, "limit": limit},
+        ).fetchall()
+        cells = self.con.execute(
+            "SELECT round(e.lat / 0.0045) * 0.0045 AS la, round(e.lon / 0.0075) * 0.0075 AS lo, "
+            "count(*) AS n " + base + " GROUP BY 1, 2 ORDER BY n DESC LIMIT 400",
+            params,
+        ).fetchall()
+        by_type = self.con.execute(
+            "SELECT e.event_type, count(*) " + base + " GROUP BY 1 ORDER BY 2 DESC", params
+        ).fetchall()
+        self.audit(
+            grant,
+            detail={"types": types, "since": _text(since), "until": _text(until),
+                    "points": len(points)},
+        )  # fmt: skip
+        return {
+            "points": [
+                {
+                    "event_id": m,
+                    "type": t,
+                    "reference": r,
+                    "at": a,
+                    "lat": la,
+                    "lon": lo,
+                    "marking": mk,
+                }
+                for m, t, r, a, la, lo, mk in points
+            ],
+            "hotspots": [{"lat": la, "lon": lo, "count": int(n)} for la, lo, n in cells],
+            "by_type": {k: int(v) for k, v in by_type},
+            "total": sum(int(v) for _, v in by_type),
+        }
+
+    def dashboard(self) -> dict[str, Any]:
+        """Counts the principal may see: records by source, events by type and month,
+        entities by type. Counts of what they may not see are not counted."""
+        grant = self.grant("dashboard.view")
+        self._resolved()
+        by_month = self.con.execute(
+            """SELECT strftime(date_trunc('month', e.happened), '%Y-%m') AS month,
+                      e.event_type, count(*)
+               FROM memory.served_events e JOIN vis ON vis.label = e.le
+               WHERE e.event_type IN ('crime', 'incident', 'arrest', 'stop_search',
+                                      'missing_episode', 'referral', 'intelligence_report')
+               GROUP BY ALL ORDER BY 1, 2"""
+        ).fetchall()
+        by_source = self.con.execute(
+            """SELECT m.source, sum(m.n)::BIGINT
+               FROM (SELECT source, label, count(*) AS n FROM memory.served_mentions
+                     GROUP BY ALL) m JOIN vis ON vis.label = m.label
+               GROUP BY 1 ORDER BY 2 DESC"""
+        ).fetchall()
+        entities = self.con.execute(
+            """SELECT m.entity_type, count(DISTINCT m.entity_id) FROM memory.served_mentions m
+               JOIN vis ON vis.label = m.label WHERE m.entity_id IS NOT NULL
+               GROUP BY 1 ORDER BY 2 DESC"""
+        ).fetchall()
+        crime_types = self.con.execute(
+            """SELECT e.crime_type, count(*) FROM memory.served_events e
+               JOIN vis ON vis.label = e.le
+               WHERE e.event_type = 'crime' AND e.crime_type IS NOT NULL
+               GROUP BY 1 ORDER BY 2 DESC"""
+        ).fetchall()
+        self.audit(grant)
+        series: dict[str, dict[str, int]] = defaultdict(dict)
+        for month, etype, n in by_month:
+            if month:
+                series[etype][month] = int(n)
+        return {
+            "events_by_month": series,
+            "records_by_source": {s: int(n) for s, n in by_source},
+            "entities_by_type": {t: int(n) for t, n in entities},
+            "crimes_by_type": {t: int(n) for t, n in crime_types},
+        }
+
+    def quality(self) -> dict[str, Any]:
+        """Data quality per source: rows read, accepted, quarantined and why, field
+        completeness. Counts only (quarantined rows' raw content is not shown)."""
+        grant = self.grant("dashboard.view")
+        runs = self.con.execute(
+            "SELECT source, sum(rows_read), sum(rows_accepted), sum(rows_quarantined), "
+            "max(finished_at)::VARCHAR FROM ingest_runs GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        reasons = self.con.execute(
+            "SELECT source, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+        ).fetchall()
+        fields = self.con.execute(
+            "SELECT source, kind, field, max(mentions), max(present), max(flagged) "
+            "FROM dq_fields GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
+        self.audit(grant, action="quality.view")
+        why: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for source, reason, n in reasons:
+            why[source].append({"reason": reason, "rows": int(n)})
+        completeness: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for source, kind, field, n, present, flagged in fields:
+            completeness[source].append(
+                {"kind": kind, "field": field, "mentions": int(n), "present": int(present),
+                 "flagged": int(flagged)}
+            )  # fmt: skip
+        return {
+            "sources": [
+                {
+                    "source": s,
+                    "read": int(r),
+                    "accepted": int(a),
+                    "quarantined": int(q),
+                    "last_run": last,
+                    "quarantine_reasons": why.get(s, []),
+                    "fields": completeness.get(s, []),
+                }
+                for s, r, a, q, last in runs
+            ]
+        }
+
+    # -- the review queue and decisions ------------------------------------------
+
+    def review_queue(self, *, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        """Uncertain person pairs whose both records the principal may see, biggest
+        impact first."""
+        grant = self.grant("review.view")
+        self._resolved()
+        queue = "FROM review_queue r " + seen("l", "r.mention_l") + seen("r", "r.mention_r")
+        rows = self.con.execute(
+            "SELECT r.mention_l, r.mention_r, r.entity_l, r.entity_r, r.match_weight, "
+            "r.match_probability, r.reason, r.impact, lm.source, rm.source "
+            + queue
+            + " ORDER BY r.impact DESC, r.match_weight DESC NULLS LAST, r.mention_l, r.mention_r "
+            "LIMIT $n OFFSET $o",
+            {"n": limit, "o": offset},
+        ).fetchall()
+        total_row = self.con.execute("SELECT count(*) " + queue).fetchone()
+        total = int(total_row[0]) if total_row else 0
+        self.audit(grant, detail={"pairs": [[r[0], r[1]] for r in rows]})
+        return {
+            "items": [
+                {
+                    "a": a,
+                    "b": b,
+                    "entity_a": ea,
+                    "entity_b": eb,
+                    "weight": w,
+                    "probability": p,
+                    "reason": reason,
+                    "impact": int(impact),
+                    "source_a": sa,
+                    "source_b": sb,
+                }
+                for a, b, ea, eb, w, p, reason, impact, sa, sb in rows
+            ],
+            "total": total,
+            "next": offset + limit if offset + limit < total else None,
+        }
+
+    def visible_refs(self, refs: list[str]) -> set[str]:
+        """Of decision sides (mention or entity ids), those that exist and that the
+        principal may see whole (every mention of an entity)."""
+        self._resolved()
+        rows = self.con.execute(
+            "SELECT q.ref, m.mention_id, EXISTS (SELECT 1 FROM (SELECT m.mention_id AS mid) z "
+            + seen("x", "z.mid")
+            + ") FROM (SELECT unnest($r::VARCHAR[]) AS ref) q "
+            "JOIN (SELECT mention_id, mention_id AS ref FROM mentions WHERE deleted_at IS NULL "
+            "      UNION ALL SELECT mention_id, entity_id FROM entity_membership) m "
+            "  ON m.ref = q.ref",
+            {"r": list(dict.fromkeys(refs))},
+        ).fetchall()
+        ok: dict[str, bool] = {}
+        for ref, _m, visible in rows:
+            ok[ref] = ok.get(ref, True) and bool(visible)
+        return {ref for ref, v in ok.items() if v}
+
+    def decide(self, kind: str, a: str, b: str, *, reason: str, entity_type: str) -> dict[str, Any]:
+        """Record that A and B are (not) the same; applied from the next resolve."""
+        self.grant("decision.make")
+        if kind not in ("same", "different"):
+            raise Problem(400, "a decision is 'same' or 'different'")
+        visible = self.visible_refs([a, b])
+        for ref in (a, b):
+            if ref not in visible:
+                raise not_found(ref[:200])
+        try:
+            d = self.state.add_decision(
+                kind,  # type: ignore[arg-type]
+                entity_type,
+                a,
+                b,
+                by=self.principal.username,
+                reason=reason,
+            )
+        except ValueError as exc:
+            raise Problem(400, str(exc)) from None
+        return decision_json(d)
+
+    def decisions(self) -> dict[str, Any]:
+        grant = self.grant("review.view")
+        every = self.state.decisions()
+        visible = self.visible_refs([r for d in every for r in (d.a, d.b)]) if every else set()
+        items = [decision_json(d) for d in every if d.a in visible and d.b in visible]
+        self.audit(grant, action="decision.list", detail={"decisions": [i["id"] for i in items]})
+        return {"items": items}
+
+    def revoke(self, decision_id: int, *, reason: str) -> dict[str, Any]:
+        self.grant("decision.make")
+        found = [d for d in self.state.decisions(active_only=False) if d.id == decision_id]
+        if not found or self.visible_refs([found[0].a, found[0].b]) != {found[0].a, found[0].b}:
+            raise not_found(f"decision #{decision_id}")
+        try:
+            d = self.state.revoke_decision(decision_id, by=self.principal.username, reason=reason)
+        except (LookupError, ValueError) as exc:
+            raise Problem(409, str(exc).strip("'\"")) from None
+        return decision_json(d)
+
+
+def decision_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "entity_type": d.entity_type,
+        "a": d.a,
+        "b": d.b,
+        "by": d.by,
+        "reason": d.reason,
+        "created_at": _text(d.created_at),
+        "revoked": getattr(d, "revoked_at", None) is not None,
+    }
+
+
+def _marking_order(marking: str) -> int:
+    from peelian.govern.policy import marking_rank
+
+    return marking_rank(marking)
+
+
+def _label_from(fields: dict[str, Any], entity_type: str) -> str:
+    """A display label from field -> value (or -> [{value, chosen}...])."""
+
+    def one(name: str) -> str | None:
+        value = fields.get(name)
+        if isinstance(value, list):
+            chosen = [v["value"] for v in value if v.get("chosen")] or [v["value"] for v in value]
+            return chosen[0] if chosen else None
+        return value
+
+    if entity_type == "person":
+        parts = [one("forenames"), one("surname")]
+        return " ".join(p for p in parts if p) or "(no name)"
+    for name in ("vrm", "number", "address", "location", "name"):
+        if one(name):
+            return str(one(name))
+    return f"({entity_type})"
+
+
+def _communities(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Community number of each node (Louvain, igraph); 0 for a graph without edges."""
+    if not edges:
+        return {}
+    import igraph as ig
+
+    index = {n: i for i, n in enumerate(nodes)}
+    graph = ig.Graph(n=len(nodes), edges=[(index[a], index[b]) for a, b in edges])
+    parts = graph.community_multilevel()
+    return {nodes[i]: c for c, members in enumerate(parts) for i in members}
+
+
+def search_json(result: SearchResult) -> dict[str, object]:
+    """The JSON form of a search result (the CLI's --json and the API)."""
+    q = {
+        k: v
+        for k, v in dataclasses.asdict(result.query).items()
+        if v not in (None, [], "") and k != "raw"
+    }
+    for key in ("date_from", "date_to"):
+        if key in q:
+            q[key] = str(q[key])
+    if result.query.dob is not None:
+        q["dob"] = result.query.dob.term
+    return {
+        "query": result.query.raw,
+        "understood": q,
+        "total": result.total,
+        "total_exact": result.total_exact,
+        "offset": result.offset,
+        "limit": result.limit,
+        "took_ms": round(result.took_ms, 2),
+        "index": result.index,
+        "facets": result.facets,
+        "restricted": result.notices,
+        "hits": [
+            {
+                "id": h.entity_id,
+                "kind": h.kind,
+                "label": h.label,
+                "score": h.score,
+                "matched": [dataclasses.asdict(m) for m in h.matched],
+                **({"snippet": h.snippet} if h.snippet else {}),
+                "marking": h.show.get("m"),
+                "handling": h.show.get("h", []),
+                "warnings": h.show.get("w", []),
+                "record": h.show,
+            }
+            for h in result.hits
+        ],
+    }
+
+
+KINDS = tuple(ENTITY_PREFIX)

@@ -1,0 +1,453 @@
+"""The web UI: server-rendered pages over the same reads as the API.
+
+Pages render the dicts reads.py returns (so a page and its API route show the
+same data). Signed-in users carry a session cookie; every form carries the
+session's CSRF token; the sign-in form a double-submit token of its own. A page
+that needs a purpose of access sends the officer to the purpose form first and
+back afterwards. No inline script or style (the CSP forbids them): the network
+explorer and the map are static scripts that call the JSON API with the cookie.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from peelian.govern.policy import PERMISSIONS, ROLES
+from peelian.govern.purpose import REASONS, PurposeError, parse_purpose
+from peelian.serve import oversight
+from peelian.serve.access import (
+    LOGIN_COOKIE,
+    PURPOSE_COOKIE,
+    SESSION_COOKIE,
+    Caller,
+    check_csrf,
+    client_of,
+    identify,
+)
+from peelian.serve.problems import Problem
+from peelian.serve.reads import Reads
+from peelian.state.accounts import SESSION_HOURS, AuthenticationError
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+web_router = APIRouter(include_in_schema=False)
+
+SectionLinks = list[tuple[str, str, str]]  # (href, text, permission)
+NAV: SectionLinks = [
+    ("/search", "Search", "search"),
+    ("/quick", "Quick check", "search"),
+    ("/network", "Network", "graph.view"),
+    ("/map", "Map", "map.view"),
+    ("/dashboard", "Dashboard", "dashboard.view"),
+    ("/quality", "Data quality", "dashboard.view"),
+    ("/review", "Review", "review.view"),
+    ("/audit", "Audit", "audit.view"),
+    ("/audit/alerts", "Alerts", "alerts.view"),
+    ("/admin/users", "Users", "users.manage"),
+]
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after sign-in or a purpose (never another site)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target[:500]
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> HTMLResponse:
+    caller: Caller | None = getattr(request.state, "caller", None)
+    principal = caller.principal if caller else None
+    base = {
+        "request": request,
+        "me": principal,
+        "nav": [(h, t) for h, t, p in NAV if principal is not None and principal.may(p)],
+        "csrf": caller.csrf if caller else None,
+        "purpose": request.cookies.get(PURPOSE_COOKIE),
+        "path": request.url.path,
+        "may": (lambda p: principal is not None and principal.may(p)),
+    }
+    return TEMPLATES.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def page_error(request: Request, problem: Problem) -> Response:
+    """The UI's answer to a problem: sign in, give a purpose, or an error page."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if problem.status == 401:
+        response = RedirectResponse(f"/login?next={quote(here)}", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+    if problem.status == 428 and request.method == "GET":
+        return RedirectResponse(f"/purpose?next={quote(here)}", status_code=303)
+    return render(
+        request, "error.html", {"title": problem.title, "detail": problem.detail},
+        status=problem.status,
+    )  # fmt: skip
+
+
+def page_reads(request: Request) -> Iterator[Reads]:
+    """The signed-in user's reads (a session cookie only: no tokens in the UI)."""
+    app = request.app.state
+    if request.headers.get("authorization"):
+        raise Problem(400, "the web pages take a signed-in session, not an API token")
+    caller = identify(request, app.state_db)
+    if caller is None:
+        raise Problem(401, "sign in to continue")
+    request.state.caller = caller
+    request.state.principal = caller.principal
+    reads = Reads(
+        app.hub,
+        app.state_db,
+        caller.principal,
+        client=client_of(request),
+        purpose=request.cookies.get(PURPOSE_COOKIE),
+    )
+    try:
+        yield reads
+    finally:
+        reads.close()
+
+
+PageReads = Annotated[Reads, Depends(page_reads)]
+Csrf = Annotated[str, Form(alias="csrf_token", max_length=100)]
+
+
+def _csrf(request: Request, given: str) -> None:
+    check_csrf(request.state.caller, given)
+
+
+# -- signing in and out ---------------------------------------------------------
+
+
+@web_router.get("/login")
+def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
+    token = secrets.token_urlsafe(24)
+    settings = request.app.state.settings
+    response = render(
+        request,
+        "login.html",
+        {"login_token": token, "next": safe_next(next), "error": error},
+        status=401 if error else 200,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="strict",
+        secure=settings.secure_cookies, max_age=1800,
+    )  # fmt: skip
+    return response
+
+
+@web_router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=1024)],
+    login_token: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE)
+    if not expected or not secrets.compare_digest(expected, login_token):
+        return login_page(request, next, "The sign-in form had expired; please try again.")
+    accounts = request.app.state.state_db.accounts
+    try:
+        principal = accounts.authenticate(username.strip(), password, client=client_of(request))
+    except AuthenticationError as exc:
+        return login_page(request, next, str(exc).capitalize() + ".")
+    return start_session(request, principal.username, safe_next(next))
+
+
+def start_session(request: Request, username: str, target: str) -> Response:
+    settings = request.app.state.settings
+    session_id, _ = request.app.state.state_db.accounts.create_session(
+        username, client=client_of(request)
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="strict",
+        secure=settings.secure_cookies, max_age=SESSION_HOURS * 3600,
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_COOKIE)
+    response.delete_cookie(PURPOSE_COOKIE)
+    return response
+
+
+@web_router.post("/logout")
+def logout(request: Request, reads: PageReads, csrf_token: Csrf) -> Response:
+    _csrf(request, csrf_token)
+    caller: Caller = request.state.caller
+    if caller.session_id:
+        reads.state.accounts.end_session(caller.session_id)
+    reads.state.append_audit(reads.principal.username, "logout", client=reads.client)
+    response = RedirectResponse("/login", status_code=303)
+    for cookie in (SESSION_COOKIE, PURPOSE_COOKIE):
+        response.delete_cookie(cookie)
+    return response
+
+
+# -- purpose of access ----------------------------------------------------------
+
+
+@web_router.get("/purpose")
+def purpose_page(reads: PageReads, request: Request, next: str | None = None) -> Response:
+    return render(
+        request, "purpose.html", {"next": safe_next(next), "reasons": REASONS, "error": None}
+    )
+
+
+@web_router.post("/purpose")
+def set_purpose(
+    request: Request,
+    reads: PageReads,
+    csrf_token: Csrf,
+    kind: Annotated[str, Form(max_length=20)],
+    reference: Annotated[str, Form(max_length=60)] = "",
+    reason: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=250)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    _csrf(request, csrf_token)
+    text = f"{kind} {reference}" if kind in ("incident", "crime") else f"reason {reason}: {note}"
+    try:
+        purpose = parse_purpose(text)
+    except PurposeError as exc:
+        return render(
+            request, "purpose.html",
+            {"next": safe_next(next), "reasons": REASONS, "error": str(exc)}, status=422,
+        )  # fmt: skip
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        PURPOSE_COOKIE, purpose.text, httponly=True, samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+    )  # fmt: skip
+    return response
+
+
+# -- pages ----------------------------------------------------------------------
+
+
+@web_router.get("/")
+def home(request: Request, reads: PageReads) -> Response:
+    p = reads.principal
+    return render(
+        request,
+        "home.html",
+        {"role": ROLES[p.role], "permissions": [PERMISSIONS[x] for x in sorted(p.permissions)]},
+    )
+
+
+@web_router.get("/search")
+def search_page(
+    request: Request,
+    reads: PageReads,
+    q: Annotated[str, Query(max_length=500)] = "",
+    page: Annotated[int, Query(ge=1, le=100)] = 1,
+) -> Response:
+    result = None
+    if q.strip():
+        result = reads.search(q, limit=10, offset=(page - 1) * 10)
+    return render(request, "search.html", {"q": q, "result": result, "page": page})
+
+
+@web_router.get("/quick")
+def quick_page(
+    request: Request, reads: PageReads, q: Annotated[str, Query(max_length=200)] = ""
+) -> Response:
+    result = reads.search(q, limit=5) if q.strip() else None
+    return render(request, "quick.html", {"q": q, "result": result})
+
+
+@web_router.get("/entities/{entity_id}")
+def entity_page(
+    request: Request, reads: PageReads, entity_id: str, quick: bool = False
+) -> Response:
+    profile = reads.profile(entity_id)
+    timeline = reads.timeline(entity_id, limit=50 if quick else 200)
+    # the roadside page shows the essentials only: no links, no merge detail
+    links = {"items": []} if quick else reads.links(entity_id)
+    explains = not quick and reads.principal.may("entity.explain")
+    explanation = reads.explanation(entity_id) if explains else None
+    points = [
+        {"lat": t["point"][0], "lon": t["point"][1], "label": f"{t['type']} {t['at'] or ''}"}
+        for t in timeline["items"]
+        if t["point"]
+    ]
+    return render(
+        request,
+        "quick_entity.html" if quick else "entity.html",
+        {
+            "e": profile,
+            "timeline": timeline,
+            "links": links["items"],
+            "explanation": explanation,
+            "points_json": json.dumps(points[:200]),
+        },
+    )
+
+
+@web_router.get("/documents")
+def document_page(
+    request: Request, reads: PageReads, mention: Annotated[str, Query(max_length=300)]
+) -> Response:
+    return render(request, "document.html", {"d": reads.document(mention)})
+
+
+@web_router.get("/network")
+def network_page(
+    request: Request,
+    reads: PageReads,
+    ids: Annotated[list[str] | None, Query(max_length=20)] = None,
+) -> Response:
+    reads.grant("graph.view")
+    return render(request, "network.html", {"ids": ids or []})
+
+
+@web_router.get("/map")
+def map_page(request: Request, reads: PageReads) -> Response:
+    reads.grant("map.view")
+    return render(request, "map.html", {})
+
+
+@web_router.get("/map/boundaries.geojson")
+def boundaries(request: Request, reads: PageReads) -> Response:
+    """The force's own area boundaries: the map's offline base layer."""
+    reads.grant("map.view")
+    path = request.app.state.settings.boundaries
+    if path is None or not Path(path).exists():
+        return Response(
+            '{"type": "FeatureCollection", "features": []}', media_type="application/geo+json"
+        )
+    return FileResponse(path, media_type="application/geo+json")
+
+
+@web_router.get("/dashboard")
+def dashboard_page(request: Request, reads: PageReads) -> Response:
+    data = reads.dashboard()
+    months = sorted({m for series in data["events_by_month"].values() for m in series})
+    return render(request, "dashboard.html", {"d": data, "months": months[-12:]})
+
+
+@web_router.get("/quality")
+def quality_page(request: Request, reads: PageReads) -> Response:
+    return render(request, "quality.html", {"d": reads.quality()})
+
+
+@web_router.get("/review")
+def review_page(
+    request: Request,
+    reads: PageReads,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    done: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    queue = reads.review_queue(offset=(page - 1) * 20, limit=20)
+    return render(request, "review.html", {"queue": queue, "page": page, "done": done})
+
+
+@web_router.get("/review/pair")
+def review_pair(
+    request: Request,
+    reads: PageReads,
+    a: Annotated[str, Query(max_length=300)],
+    b: Annotated[str, Query(max_length=300)],
+) -> Response:
+    return render(request, "pair.html", {"p": reads.pair(a, b)})
+
+
+@web_router.post("/review/decide")
+def review_decide(
+    request: Request,
+    reads: PageReads,
+    csrf_token: Csrf,
+    kind: Annotated[str, Form(max_length=20)],
+    a: Annotated[str, Form(max_length=300)],
+    b: Annotated[str, Form(max_length=300)],
+    reason: Annotated[str, Form(min_length=3, max_length=1000)],
+    back: Annotated[str, Form(max_length=500)] = "/review",
+) -> Response:
+    _csrf(request, csrf_token)
+    decision = reads.decide(kind, a, b, reason=reason, entity_type="person")
+    target = safe_next(back)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}done={decision['id']}", status_code=303)
+
+
+@web_router.get("/audit")
+def audit_page(
+    request: Request,
+    reads: PageReads,
+    user: Annotated[str | None, Query(max_length=100)] = None,
+    entity: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=50)] = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    log = oversight.audit_log(
+        reads, user=user, entity=entity, action=action, since=since, until=until,
+        before=before, limit=50,
+    )  # fmt: skip
+    filters = {"user": user, "entity": entity, "action": action, "since": since, "until": until}
+    verify = oversight.audit_verify(reads) if reads.principal.may("audit.verify") else None
+    return render(request, "audit.html", {"log": log, "f": filters, "verify": verify})
+
+
+@web_router.get("/audit/alerts")
+def alerts_page(request: Request, reads: PageReads) -> Response:
+    return render(request, "alerts.html", {"alerts": oversight.alerts(reads)})
+
+
+@web_router.get("/admin/users")
+def users_page(request: Request, reads: PageReads, error: str | None = None) -> Response:
+    return render(
+        request,
+        "users.html",
+        {"u": oversight.users(reads), "roles": ROLES, "error": error,
+         "vetting": ["NPPV1", "NPPV2", "NPPV3", "SC", "DV"]},
+    )  # fmt: skip
+
+
+@web_router.post("/admin/users")
+def users_add(
+    request: Request,
+    reads: PageReads,
+    csrf_token: Csrf,
+    username: Annotated[str, Form(max_length=100)],
+    name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=50)],
+    vetting: Annotated[str, Form(max_length=10)],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    _csrf(request, csrf_token)
+    try:
+        oversight.add_user(reads, username, name, role, vetting, password)
+    except Problem as exc:
+        return users_page(request, reads, exc.detail)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@web_router.post("/admin/users/{username}")
+def users_change(
+    request: Request,
+    reads: PageReads,
+    username: str,
+    csrf_token: Csrf,
+    change: Annotated[str, Form(max_length=20)],
+    value: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    _csrf(request, csrf_token)
+    try:
+        oversight.change_user(reads, username, change, value)
+    except Problem as exc:
+        return users_page(request, reads, exc.detail)
+    return RedirectResponse("/admin/users", status_code=303)

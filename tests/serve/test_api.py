@@ -1,0 +1,217 @@
+"""The API and the pages: sign-in, tokens, CSRF, purpose, problem details, the
+same data through both, audit of every read."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.serve.conftest import PASSWORD, PURPOSE, Served, client_for, csrf_of
+
+from peelian.state import State
+
+
+def token_for(served: Served, username: str, days: int = 30) -> str:
+    with State.open(served.state_url) as state:
+        token, _ = state.accounts.create_token(username, "tests", by="test-setup", days=days)
+    return token
+
+
+def api(app: object, token: str | None, path: str, **params: Any) -> Any:
+    client = TestClient(app)  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(path, params=params, headers=headers)
+
+
+def first_person(app: object, token: str, query: str = "smith") -> str:
+    found = api(app, token, "/api/v1/search", q=query, purpose=PURPOSE, limit=20).json()
+    return next(h["id"] for h in found["hits"] if h["kind"] == "person")
+
+
+def test_signing_in_sets_a_strict_http_only_session_and_wrong_passwords_say_little(
+    app: object,
+) -> None:
+    client = TestClient(app)  # type: ignore[arg-type]
+    assert (
+        client.get("/search?q=x", follow_redirects=False)
+        .headers["location"]
+        .startswith("/login?next=")
+    )
+    page = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    bad = client.post(
+        "/login",
+        data={"username": "pc1", "password": "not the password", "login_token": token},
+    )
+    assert bad.status_code == 401
+    assert "Wrong username or password" in bad.text
+    # each form carries a fresh token of its own
+    token = re.search(r'name="login_token" value="([^"]+)"', bad.text)[1]  # type: ignore[index]
+    unknown = client.post(
+        "/login",
+        data={"username": "nobody", "password": "not the password", "login_token": token},
+    )
+    token = re.search(r'name="login_token" value="([^"]+)"', unknown.text)[1]  # type: ignore[index]
+    assert unknown.status_code == 401
+    assert "Wrong username or password" in unknown.text
+    # a sign-in form not from this server (no matching login cookie) is refused
+    forged = TestClient(app).post(  # type: ignore[arg-type]
+        "/login", data={"username": "pc1", "password": PASSWORD, "login_token": "forged"}
+    )
+    assert forged.status_code == 401
+    assert "expired" in forged.text
+    ok = client.post(
+        "/login",
+        data={"username": "pc1", "password": PASSWORD, "login_token": token, "next": "//evil"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    assert ok.headers["location"] == "/"
+    cookie = ok.headers["set-cookie"].lower()
+    assert "peelian_session=" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_a_person_read_needs_a_purpose_and_records_it(app: object, served: Served) -> None:
+    token = token_for(served, "dc1")
+    missing = api(app, token, "/api/v1/search", q="smith")
+    assert missing.status_code == 428
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["status"] == 428
+    assert "purpose" in missing.json()["detail"]
+    vague = api(app, token, "/api/v1/search", q="smith", purpose="reason training: x")
+    assert vague.status_code == 428  # a note under 10 characters
+    ok = api(app, token, "/api/v1/search", q="smith", purpose=PURPOSE)
+    assert ok.status_code == 200
+    assert ok.json()["hits"]
+    with State.open(served.state_url) as state:
+        last = state.find_audit(actor="dc1", action="search", limit=1)[0]
+    assert last.purpose == PURPOSE
+    assert last.detail["results"] == [h["id"] for h in ok.json()["hits"]]
+    assert last.client == "testclient"
+
+
+def test_bad_expired_and_revoked_tokens_get_one_clear_401(app: object, served: Served) -> None:
+    for header in ("Bearer pln_not-a-token", "Basic abc", "Bearer "):
+        answer = TestClient(app).get(  # type: ignore[arg-type]
+            "/api/v1/me", headers={"Authorization": header}
+        )
+        assert answer.status_code == 401, header
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"] == "Bearer"
+    token = token_for(served, "pc1")
+    assert api(app, token, "/api/v1/me").json()["role"] == "response_officer"
+    with State.open(served.state_url) as state:
+        info = state.accounts.tokens("pc1")[-1]
+        state.accounts.revoke_token(info.id, by="test-setup")
+    assert api(app, token, "/api/v1/me").status_code == 401
+    assert api(app, None, "/api/v1/me").status_code == 401
+
+
+def test_roles_are_refused_what_they_may_not_do_with_403(app: object, served: Served) -> None:
+    officer = token_for(served, "pc1")
+    auditor = token_for(served, "auditor1")
+    assert api(app, officer, "/api/v1/audit").status_code == 403
+    assert api(app, officer, "/api/v1/users").status_code == 403
+    assert api(app, auditor, "/api/v1/search", q="smith", purpose=PURPOSE).status_code == 403
+    assert api(app, auditor, "/api/v1/audit").status_code == 200
+
+
+def test_changes_riding_on_the_cookie_need_the_csrf_token(app: object) -> None:
+    client = client_for(app, "analyst1")
+    body = {"kind": "same", "a": "P1", "b": "P2", "reason": "same PNC"}
+    refused = client.post("/api/v1/decisions", json=body)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+    page = client.get("/review")
+    wrong = client.post("/api/v1/decisions", json=body, headers={"X-CSRF-Token": "nope"})
+    assert wrong.status_code == 403
+    right = client.post(
+        "/api/v1/decisions", json=body, headers={"X-CSRF-Token": csrf_of(page.text)}
+    )
+    assert right.status_code == 404  # past the CSRF check: P1 is no entity
+    form = client.post(
+        "/review/decide",
+        data={"csrf_token": "forged", "kind": "same", "a": "P1", "b": "P2", "reason": "x y z"},
+    )
+    assert form.status_code == 403
+
+
+def test_oversized_bodies_wrong_types_and_bad_json_get_problem_details(
+    app: object, served: Served
+) -> None:
+    token = token_for(served, "analyst1")
+    client = TestClient(app)  # type: ignore[arg-type]
+    auth = {"Authorization": f"Bearer {token}"}
+    big = client.post(
+        "/api/v1/decisions", content=b"{" + b" " * 200_000 + b"}",
+        headers={**auth, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert big.status_code == 413
+    assert big.json()["title"] == "Request too large"
+    xml = client.post(
+        "/api/v1/decisions", content=b"<a/>", headers={**auth, "Content-Type": "application/xml"}
+    )
+    assert xml.status_code == 415
+    broken = client.post(
+        "/api/v1/decisions",
+        content=b"{not json",
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    assert broken.json()["errors"]
+    extra = client.post(
+        "/api/v1/decisions",
+        json={"kind": "same", "a": "P1", "b": "P2", "reason": "abc", "sql": "1; DROP TABLE x"},
+        headers=auth,
+    )
+    assert extra.status_code == 422
+    assert (
+        client.get("/api/v1/search", params={"q": "x", "cursor": "!!"}, headers=auth).status_code
+        == 400
+    )
+
+
+def test_the_api_and_the_pages_show_the_same_data(app: object, served: Served) -> None:
+    token = token_for(served, "analyst1")
+    client = client_for(app, "analyst1")
+    found = api(app, token, "/api/v1/search", q="smith", purpose=PURPOSE).json()
+    page = client.get("/search", params={"q": "smith"}).text
+    assert re.findall(r'href="/entities/([A-Z]\d+)"', page) == [
+        h["id"] for h in found["hits"] if h["kind"] != "document"
+    ]
+    person = first_person(app, token)
+    profile = api(app, token, f"/api/v1/entities/{person}", purpose=PURPOSE).json()
+    shown = client.get(f"/entities/{person}").text
+    for field in profile["fields"]:
+        for value in field["values"]:
+            assert f">{value['value']}<" in shown.replace("<strong>", "").replace("</strong>", "")
+
+
+def test_an_entity_nobody_may_see_and_one_that_does_not_exist_look_the_same(
+    app: object, served: Served
+) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(served.hub / "hub.duckdb"), read_only=True)
+    hidden = con.execute(
+        """SELECT em.entity_id FROM entity_membership em JOIN mentions m USING (mention_id)
+           JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id
+           GROUP BY 1 HAVING bool_and(s.compartment IS NOT NULL) LIMIT 1"""
+    ).fetchone()
+    con.close()
+    if hidden is None:
+        pytest.skip("the small force has no entity wholly inside an operation")
+    token = token_for(served, "analyst1")  # not briefed into any operation
+    briefed = token_for(served, "analyst_op")
+    seen = api(app, briefed, f"/api/v1/entities/{hidden[0]}", purpose=PURPOSE)
+    assert seen.status_code == 200
+    unseen = api(app, token, f"/api/v1/entities/{hidden[0]}", purpose=PURPOSE)
+    missing = api(app, token, "/api/v1/entities/P99999999", purpose=PURPOSE)
+    assert unseen.status_code == missing.status_code == 404
+    assert unseen.json()["detail"].replace(hidden[0], "X") == missing.json()["detail"].replace(
+        "P99999999", "X"
+    )
