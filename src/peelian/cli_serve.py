@@ -5,6 +5,7 @@ Registered on the `peelian` app by `peelian.cli` (imported at its end).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -23,15 +24,29 @@ def serve_app(
     *,
     boundaries: Path | None,
     secure_cookies: bool,
+    oidc_metadata: str | None = None,
 ) -> object:
     from peelian.serve.app import ServeSettings, create_app
+    from peelian.serve.oidc import OidcSettings
 
+    oidc = None
+    if oidc_metadata:
+        client_id = os.environ.get("PEELIAN_OIDC_CLIENT_ID")
+        secret = os.environ.get("PEELIAN_OIDC_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise _fail(
+                "--oidc-metadata needs PEELIAN_OIDC_CLIENT_ID and PEELIAN_OIDC_CLIENT_SECRET "
+                "in the environment (the secret is never given on the command line)"
+            )
+        claim = os.environ.get("PEELIAN_OIDC_USERNAME_CLAIM", "preferred_username")
+        oidc = OidcSettings(oidc_metadata, client_id, secret, username_claim=claim)
     return create_app(
         ServeSettings(
             hub=hub,
             state_url=_state_url(hub, state),
             secure_cookies=secure_cookies,
             boundaries=boundaries,
+            oidc=oidc,
         )
     )
 
@@ -53,6 +68,14 @@ def serve_cmd(
             help="Mark cookies Secure (browsers keep them on https and on localhost).",
         ),
     ] = True,
+    oidc_metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-metadata",
+            help="OpenID Connect discovery URL of the force's identity provider; the client "
+            "id and secret come from PEELIAN_OIDC_CLIENT_ID and PEELIAN_OIDC_CLIENT_SECRET.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json).
 
@@ -64,7 +87,10 @@ def serve_cmd(
 
     if not (hub / "hub.duckdb").exists():
         raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
-    application = serve_app(hub, state, boundaries=boundaries, secure_cookies=secure_cookies)
+    application = serve_app(
+        hub, state, boundaries=boundaries, secure_cookies=secure_cookies,
+        oidc_metadata=oidc_metadata,
+    )  # fmt: skip
     out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(application, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
 

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peelian.govern.policy import PolicyDeniedError
+from peelian.serve.oidc import OIDC_COOKIE, OidcSettings
 from peelian.serve.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger("peelian.serve")
@@ -47,6 +48,7 @@ class ServeSettings:
     secure_cookies: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
     boundaries: Path | None = None
+    oidc: OidcSettings | None = None
 
 
 class BodyLimit:
@@ -137,6 +139,21 @@ def create_app(settings: ServeSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    if settings.oidc is not None:
+        from starlette.middleware.sessions import SessionMiddleware
+
+        from peelian.serve.oidc import oidc_router
+
+        app.include_router(oidc_router(settings.oidc))
+        # the OIDC flow's state and nonce, for the ten minutes a sign-in may take
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=secrets.token_urlsafe(32),
+            session_cookie=OIDC_COOKIE,
+            max_age=600,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+        )
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -139,7 +139,12 @@ def login_page(request: Request, next: str | None = None, error: str | None = No
     response = render(
         request,
         "login.html",
-        {"login_token": token, "next": safe_next(next), "error": error},
+        {
+            "login_token": token,
+            "next": safe_next(next),
+            "error": error,
+            "oidc": settings.oidc.label if settings.oidc else None,
+        },
         status=401 if error else 200,
     )
     response.set_cookie(
