@@ -120,6 +120,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import igraph  # noqa: F401  (loaded at start, not by the first network request)
+
         app.state.hub = ServedHub(settings.hub)
         app.state.state_db = State.open(settings.state_url)
         app.state.settings = settings

@@ -14,6 +14,9 @@ joins a few small tables instead of mentions to source rows each time:
   direct (a phone, an address, a vehicle, a call) or through a shared event
   (parties to one crime, incident, arrest...), with the labels of the records
   each rests on (`la`, `lm`, `lb`); an edge is shown only when all are visible;
+- `served_names(entity_id, entity_type, field, value, chosen, seen, label)`: the
+  golden values labels are made of, once per label of the mentions that gave
+  them, so that a label shows only values some visible record gave;
 - `served_events`: events with their place, if any (for timelines, the map and
   dashboards), with the labels of the event (`le`) and of the place (`lp`).
 
@@ -41,6 +44,9 @@ BULK_EVENTS = ("anpr_read", "officer_status", "phone_call")
 _STAFF = ", ".join(f"'{r}'" for r in STAFF_ROLES)
 _BULK = ", ".join(f"'{t}'" for t in BULK_EVENTS)
 HAPPENED = "coalesce(ev.occurred, ev.start, ev.recorded)"
+# The golden fields an entity's display label is made of.
+NAME_FIELDS = ("forenames", "surname", "name", "vrm", "number", "address", "location")
+_NAMES = ", ".join(f"'{f}'" for f in NAME_FIELDS)
 
 DERIVED = (
     """CREATE OR REPLACE TABLE memory.main.served_labels AS
@@ -97,6 +103,11 @@ DERIVED = (
     SELECT a, b, b_type, relation, happened, la, lm, lb FROM both_ways
     WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b AND b_type <> 'location'
     ORDER BY a""",
+    f"""CREATE OR REPLACE TABLE memory.main.served_names AS
+    SELECT DISTINCT g.entity_id, g.entity_type, g.field, g.value, g.chosen, g.seen, sm.label
+    FROM (SELECT entity_id, entity_type, field, value, chosen, seen, unnest(mentions) AS mid
+          FROM golden_values WHERE field IN ({_NAMES})) g
+    JOIN memory.main.served_mentions sm ON sm.mention_id = g.mid""",
     f"""CREATE OR REPLACE TABLE memory.main.served_events AS
     SELECT ev.mention_id AS event_id, ev.event_type, ev.reference,
            {HAPPENED} AS happened, ev.beat, ev.attributes['crime_type'] AS crime_type,

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from peelian.govern.purpose import PurposeError, parse_purpose
 from peelian.serve.problems import Problem
 from peelian.serve.reads import Reads
 from peelian.state import State
@@ -104,10 +105,22 @@ def find_alerts(state: State, con: duckdb.DuckDBPyConnection, events: list[Any])
     }
     flagged = {f.entity_id for f in state.accounts.flagged()}
     persons = person_facts(con, person_ids(events))
+    # Of the references the look-ups gave as purposes, those that exist in the hub
+    # (asking for those alone, not reading every reference the hub holds).
+    given = set()
+    for event in events:
+        try:
+            purpose = parse_purpose(event.purpose) if event.purpose else None
+        except PurposeError:
+            continue
+        if purpose is not None and purpose.reference:
+            given.add(purpose.reference.upper())
     refs = {
-        str(r).upper()
+        str(r)
         for (r,) in con.execute(
-            "SELECT DISTINCT reference FROM event WHERE reference IS NOT NULL"
+            "SELECT DISTINCT upper(reference) FROM event "
+            "WHERE upper(reference) IN (SELECT unnest($refs::VARCHAR[]))",
+            {"refs": sorted(given)},
         ).fetchall()
     }
     return detect(events, staff, persons, flagged, known_refs=refs)
@@ -170,6 +183,10 @@ def change_user(reads: Reads, username: str, change: str, value: str) -> dict[st
     accounts = reads.state.accounts
     by = reads.principal.username
     try:
+        accounts.user(username)
+    except AccountError:
+        raise Problem(404, f"{username[:100]}: no such user") from None
+    try:
         if change == "role":
             accounts.set_role(username, value, by=by)
         elif change == "vetting":
@@ -189,8 +206,6 @@ def change_user(reads: Reads, username: str, change: str, value: str) -> dict[st
         return account_json(accounts.user(username))
     except (AccountError, ValueError) as exc:
         raise Problem(400, str(exc)) from None
-    except LookupError:
-        raise Problem(404, f"{username[:100]}: no such user") from None
 
 
 def add_user(

@@ -40,7 +40,6 @@ from peelian.serve.problems import Problem, not_found
 from peelian.state import State
 
 ENTITY_ID = re.compile(r"^[A-Z][0-9]{1,12}$")
-NAME_FIELDS = ("forenames", "surname", "name", "vrm", "number", "address", "location")
 MAX_TIMELINE = 200
 MAX_NODES = 150
 MAX_PATH_HOPS = 4
@@ -426,15 +425,12 @@ class Reads:
         if not ids:
             return {}
         rows = self.con.execute(
-            f"""
-            SELECT g.entity_id, g.entity_type, g.field, g.value, g.chosen, g.seen
-            FROM golden_values g
-            WHERE g.entity_id IN (SELECT unnest($ids::VARCHAR[]))
-              AND g.field IN (SELECT unnest($fields::VARCHAR[]))
-              AND EXISTS (SELECT 1 FROM (SELECT unnest(g.mentions) AS mid) q
-                          {seen("x", "q.mid")})
+            """
+            SELECT DISTINCT n.entity_id, n.entity_type, n.field, n.value, n.chosen, n.seen
+            FROM memory.served_names n JOIN vis ON vis.label = n.label
+            WHERE n.entity_id IN (SELECT unnest($ids::VARCHAR[]))
             """,
-            {"ids": ids, "fields": list(NAME_FIELDS)},
+            {"ids": ids},
         ).fetchall()
         best: dict[str, dict[str, tuple[bool, int, str]]] = defaultdict(dict)
         types: dict[str, str] = {}
@@ -723,8 +719,22 @@ class Reads:
 
     def quality(self) -> dict[str, Any]:
         """Data quality per source: rows read, accepted, quarantined and why, field
-        completeness. Counts only (quarantined rows' raw content is not shown)."""
+        completeness. Counts only (quarantined rows' raw content is not shown).
+
+        The run counts, quarantine and field figures cover every row of a source,
+        so they are shown only for sources the reader may see whole; of a source
+        they see in part, only the rows they may see are counted; a source they
+        may see nothing of is not listed."""
         grant = self.grant("dashboard.view")
+        shown = self.con.execute(
+            "SELECT s.source, count(v.marking), count(*) FROM source_rows s "
+            "LEFT JOIN visible_labels v ON v.marking IS NOT DISTINCT FROM s.marking "
+            "AND v.compartment IS NOT DISTINCT FROM s.compartment "
+            "AND v.sharing_roles IS NOT DISTINCT FROM s.sharing_roles "
+            "WHERE s.deleted_at IS NULL GROUP BY 1"
+        ).fetchall()
+        seen_rows = {source: int(n) for source, n, _ in shown if n}
+        whole = {source for source, n, total in shown if n == total}
         runs = self.con.execute(
             "SELECT source, sum(rows_read), sum(rows_accepted), sum(rows_quarantined), "
             "max(finished_at)::VARCHAR FROM ingest_runs GROUP BY 1 ORDER BY 1"
@@ -736,6 +746,13 @@ class Reads:
             "SELECT source, kind, field, max(mentions), max(present), max(flagged) "
             "FROM dq_fields GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         ).fetchall()
+        runs = [
+            r if r[0] in whole else (r[0], seen_rows[r[0]], seen_rows[r[0]], 0, r[4])
+            for r in runs
+            if r[0] in seen_rows
+        ]
+        reasons = [r for r in reasons if r[0] in whole]
+        fields = [f for f in fields if f[0] in whole]
         self.audit(grant, action="quality.view")
         why: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for source, reason, n in reasons:

@@ -119,7 +119,7 @@ def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def write_boundaries(geo: Any, path: Path) -> None:
-    """The force's neighbourhood boundaries as GeoJSON, as a force's GIS team
+    """The force's own neighbourhood boundaries as GeoJSON, as a force's GIS team
     would export them (here: the outline of each neighbourhood's addresses, or a
     circle of its radius when it has too few): the web map's offline base layer."""
     import json
@@ -127,6 +127,8 @@ def write_boundaries(geo: Any, path: Path) -> None:
 
     features = []
     for nb, code in enumerate(geo.nb_code):
+        if not geo.settlements[int(geo.nb_settlement[nb])]["in_force"]:
+            continue  # another force's area (where county lines run to)
         mask = geo.addr_nb == nb
         ring = _hull(
             [(round(float(lo), 5), round(float(la), 5))

@@ -51,12 +51,12 @@
         // Set the view before adding the dots: a path added to a map with no view yet
         // is drawn when the view is set, after the boundaries, whose first polygon
         // would find the shared renderer not yet sized (Leaflet: "reading 'min'").
-        if (m.bounds) { m.map.fitBounds(m.bounds); }
-        else if (data.points.length) { m.map.fitBounds(data.points.map(function (p) { return [p.lat, p.lon]; })); }
+        if (data.points.length) { m.map.fitBounds(data.points.map(function (p) { return [p.lat, p.lon]; })); }
+        else if (m.bounds) { m.map.fitBounds(m.bounds); }
         else { m.map.setView([54, -2.2], 10); }
         var top = data.hotspots.length ? data.hotspots[0].count : 1;
         data.hotspots.forEach(function (h) {
-          L.circle([h.lat, h.lon], { radius: 120 + 330 * Math.sqrt(h.count / top), color: "#d4351c", weight: 1, fillOpacity: 0.25 })
+          L.circleMarker([h.lat, h.lon], { radius: 4 + 18 * Math.sqrt(h.count / top), color: "#d4351c", weight: 1, fillOpacity: 0.25 })
             .bindTooltip(h.count + " events").addTo(m.map);
         });
         data.points.forEach(function (p) {

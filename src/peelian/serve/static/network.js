@@ -8,6 +8,13 @@
   var expandButton = document.getElementById("expand");
   var palette = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b58840", "#d53880", "#28a197", "#85994b", "#6f72af"];
   var shapes = { person: "ellipse", vehicle: "rectangle", phone: "triangle", address: "diamond", organisation: "hexagon", location: "round-rectangle" };
+  // Cytoscape adds a <style> for its container unless an element with this id is
+  // already there; the CSP (style-src 'self') refuses it, and peelian.css has its rule.
+  if (!document.getElementById("__________cytoscape_stylesheet")) {
+    var marker = document.createElement("meta");
+    marker.id = "__________cytoscape_stylesheet";
+    document.head.appendChild(marker);
+  }
   var cy = cytoscape({
     container: el,
     style: [
