@@ -11,7 +11,9 @@ explorer and the map are static scripts that call the JSON API with the cookie.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from peelian.govern.policy import PERMISSIONS, ROLES
 from peelian.govern.purpose import REASONS, PurposeError, parse_purpose
@@ -39,6 +42,22 @@ from peelian.serve.reads import Reads
 from peelian.state.accounts import SESSION_HOURS, AuthenticationError
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def highlighted(snippet: str) -> Markup:
+    """A search snippet (the index's HTML: text escaped, matches in <b>) as markup
+    with the matches in <mark>; every text part is unescaped and escaped again, so
+    only the index's own tags survive."""
+    parts = re.split(r"(</?b>)", snippet)
+    return Markup("").join(
+        Markup("<mark>" if part == "<b>" else "</mark>")
+        if part in ("<b>", "</b>")
+        else escape(html.unescape(part))
+        for part in parts
+    )
+
+
+TEMPLATES.env.filters["highlighted"] = highlighted
 web_router = APIRouter(include_in_schema=False)
 
 SectionLinks = list[tuple[str, str, str]]  # (href, text, permission)
@@ -81,6 +100,16 @@ def render(
         "may": (lambda p: principal is not None and principal.may(p)),
     }
     return TEMPLATES.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def form_date(value: str | None, label: str) -> dt.date | None:
+    """A date from a form field (YYYY-MM-DD); None when left empty."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Problem(400, f"{label}: {value[:10]!r} is not a date (YYYY-MM-DD)") from None
 
 
 def page_error(request: Request, problem: Problem) -> Response:
@@ -394,15 +423,20 @@ def audit_page(
     user: Annotated[str | None, Query(max_length=100)] = None,
     entity: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=50)] = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
+    # the filter form sends every field, empty ones as ""
+    user, entity, action = user or None, entity or None, action or None
+    since_day, until_day = form_date(since, "From"), form_date(until, "To")
     log = oversight.audit_log(
-        reads, user=user, entity=entity, action=action, since=since, until=until,
+        reads, user=user, entity=entity, action=action, since=since_day, until=until_day,
         before=before, limit=50,
     )  # fmt: skip
-    filters = {"user": user, "entity": entity, "action": action, "since": since, "until": until}
+    filters = {
+        "user": user, "entity": entity, "action": action, "since": since_day, "until": until_day,
+    }  # fmt: skip
     verify = oversight.audit_verify(reads) if reads.principal.may("audit.verify") else None
     return render(request, "audit.html", {"log": log, "f": filters, "verify": verify})
 

@@ -26,7 +26,7 @@
           .bindTooltip(p.label).addTo(group);
       });
       group.addTo(m.map);
-      if (points.length) { m.map.fitBounds(group.getBounds().pad(0.3)); }
+      if (points.length) { m.map.fitBounds(group.getBounds().pad(0.3), { maxZoom: 14 }); }
       else if (m.bounds) { m.map.fitBounds(m.bounds); }
       else { m.map.setView([54, -2.2], 10); }
     });
