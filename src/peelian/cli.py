@@ -224,7 +224,7 @@ def demo_cmd(
 
         out_console.print(
             f"\n[bold]Web UI:[/bold] http://localhost:{port}/ (sign in with an account above; "
-            f"API at http://localhost:{port}/api/v1/docs). Ctrl-C stops it."
+            f"API described at http://localhost:{port}/api/v1/openapi.json). Ctrl-C stops it."
         )
         serve_cmd(
             hub,

@@ -215,3 +215,75 @@ def test_an_entity_nobody_may_see_and_one_that_does_not_exist_look_the_same(
     assert unseen.json()["detail"].replace(hidden[0], "X") == missing.json()["detail"].replace(
         "P99999999", "X"
     )
+
+
+def test_a_look_up_of_a_hidden_or_missing_entity_is_audited_as_not_found(
+    app: object, served: Served
+) -> None:
+    token = token_for(served, "dc1")
+    assert api(app, token, "/api/v1/entities/P99999998", purpose=PURPOSE).status_code == 404
+    with State.open(served.state_url) as state:
+        last = state.find_audit(actor="dc1", entity="P99999998", limit=1)[0]
+    assert last.outcome == "not found"
+    assert last.purpose == PURPOSE
+
+
+def test_the_profile_does_not_say_whether_records_are_withheld(app: object, served: Served) -> None:
+    token = token_for(served, "pc1")
+    person = first_person(app, token)
+    profile = api(app, token, f"/api/v1/entities/{person}", purpose=PURPOSE).json()
+    assert "complete" not in profile
+    assert "complete" not in api(app, token, f"/api/v1/entities/{person}/history").json()
+
+
+def test_the_review_pair_page_weighs_a_queued_pair_field_by_field(app: object) -> None:
+    client = client_for(app, "analyst1")
+    queue = client.get("/api/v1/review", params={"limit": 1}).json()
+    if not queue["items"]:
+        pytest.skip("the small force's review queue is empty")
+    pair = queue["items"][0]
+    page = client.get("/review/pair", params={"a": pair["a"], "b": pair["b"]})
+    assert page.status_code == 200
+    assert "Match probability" in page.text
+
+
+def test_a_purpose_note_may_hold_any_character(app: object) -> None:
+    client = client_for(app, "dc1", purpose=None)
+    form = client.get("/purpose")
+    note = "welfare check on Zoë’s brother 👍"
+    answer = client.post(
+        "/purpose",
+        data={"csrf_token": csrf_of(form.text), "kind": "reason", "reason": "safeguarding",
+              "note": note, "next": "/"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert answer.status_code == 303
+    assert note in client.get("/").text
+
+
+def test_the_sign_in_page_shows_only_its_own_messages(app: object) -> None:
+    page = TestClient(app).get("/login", params={"error": "Peelian has moved to evil.example"})  # type: ignore[arg-type]
+    assert "evil.example" not in page.text
+
+
+def test_errors_carry_the_security_headers(app: object, served: Served) -> None:
+    token = token_for(served, "analyst1")
+    big = TestClient(app).post(  # type: ignore[arg-type]
+        "/api/v1/decisions", content=b"x" * 100_000,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert big.status_code == 413
+    assert "default-src 'self'" in big.headers["content-security-policy"]
+    assert big.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_disabled_account_loses_its_sessions_for_good(app: object, served: Served) -> None:
+    with State.open(served.state_url) as state:
+        state.accounts.add_user("pc_temp", "pc_temp", "response_officer", "NPPV2",
+                                by="test-setup", password=PASSWORD)  # fmt: skip
+    client = client_for(app, "pc_temp")
+    assert client.get("/api/v1/me").status_code == 200
+    with State.open(served.state_url) as state:
+        state.accounts.disable("pc_temp", by="test-setup", reason="left the force")
+        state.accounts.enable("pc_temp", by="test-setup", reason="came back")
+    assert client.get("/api/v1/me").status_code == 401

@@ -602,8 +602,8 @@ def profile_counts(call: Call, body: Any, seen: Seen, truth: Truth) -> list[str]
         out.append(f"profile counts {body['mentions']} records; the user may see {len(shown)}")
     if body["sources"] != sources:
         out.append(f"profile names sources {body['sources']}; the user may see {sources}")
-    if body["complete"] != (len(shown) == len(truth.entity_mentions[call.asks[0]])):
-        out.append(f"profile says complete={body['complete']}")
+    if "complete" in body:
+        out.append("the profile says whether the reader sees every record")
     return out
 
 

@@ -89,6 +89,7 @@ def visible_explanation(
         golden=golden,
         mentions=[(m, s) for m, s in entity.mentions if m in visible],
         edges=[e for e in entity.edges if e[0] in visible and e[1] in visible],
-        # merges and splits name other entities: shown only to who sees all of this one
-        history=entity.history if complete else [],
+        # merges and splits name other entities: shown only to who sees all of this
+        # one; to others the events naming none (so the answer doesn't tell them apart)
+        history=entity.history if complete else [h for h in entity.history if not h[2]],
     )

@@ -98,6 +98,10 @@ def explain_pair(con: duckdb.DuckDBPyConnection, left: str, right: str) -> PairE
     model: dict[str, Any] = json.loads(model_text)
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = True
+    # Splink switches the schema to its output schema; put the search path back after
+    # (a server's connection reads the hub through it, see serve/reads.py `pair`).
+    rows = con.execute("SELECT current_setting('search_path')").fetchall()
+    search_path = str(rows[0][0]) if rows and rows[0][0] else ""
     db_api = DuckDBAPI(con, output_schema="splink_explain")
     try:
         table = db_api.register("person_features", dataset_display_name="person_features")
@@ -119,6 +123,8 @@ def explain_pair(con: duckdb.DuckDBPyConnection, left: str, right: str) -> PairE
         out_names = [d[0] for d in con.description or []]
     finally:
         con.execute("SET schema = 'main'")
+        if search_path:
+            con.execute(f"SET search_path = '{search_path}'")
         con.execute("DROP SCHEMA IF EXISTS splink_explain CASCADE")
     assert result is not None
     got = dict(zip(out_names, result, strict=True))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 
@@ -84,6 +85,17 @@ def identify(request: Request, state: State) -> Caller | None:
             raise Problem(401, str(exc), kind="session-ended") from None
         return Caller(principal, "session", csrf, session_id)
     return None
+
+
+def purpose_cookie(text: str) -> str:
+    """The purpose as a cookie value (percent-encoded: a note may hold any character)."""
+    return quote(text, safe="")
+
+
+def purpose_of(request: Request) -> str | None:
+    """The purpose the UI's session gave, if any."""
+    value = request.cookies.get(PURPOSE_COOKIE)
+    return unquote(value) if value else None
 
 
 def check_csrf(caller: Caller, given: str | None) -> None:

@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from peelian.serve import models, oversight
 from peelian.serve.access import (
     CSRF_HEADER,
-    PURPOSE_COOKIE,
     PURPOSE_HEADER,
     SAFE_METHODS,
     check_csrf,
     client_of,
     identify,
+    purpose_of,
 )
 from peelian.serve.problems import Problem
 from peelian.serve.reads import Reads
@@ -96,7 +96,7 @@ def caller_reads(request: Request, purpose: Purpose = None) -> Iterator[Reads]:
         check_csrf(caller, request.headers.get(CSRF_HEADER))
     given = purpose or request.headers.get(PURPOSE_HEADER)
     if given is None and caller.via == "session":  # the UI's scripts: the session's purpose
-        given = request.cookies.get(PURPOSE_COOKIE)
+        given = purpose_of(request)
     reads = Reads(app.hub, app.state_db, caller.principal, client=client_of(request), purpose=given)
     try:
         yield reads

@@ -99,13 +99,26 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        problem.body(instance),
-        status_code=problem.status,
-        media_type=PROBLEM_JSON,
-        headers=problem.headers,
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    return secured(
+        JSONResponse(
+            problem.body(instance),
+            status_code=problem.status,
+            media_type=PROBLEM_JSON,
+            headers=problem.headers,
+        )
     )
+
+
+def secured(response: Response, *, static: bool = False) -> Response:
+    """The security headers every answer carries (errors too)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not static:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def is_api(request: Request) -> bool:
@@ -136,7 +149,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         version="1",
         summary="An open police data hub: search, entities, networks, review and audit.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # FastAPI's docs pages load their scripts from a CDN: not served (the
+        # OpenAPI document is; any OpenAPI viewer reads it)
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -162,7 +177,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def answer(request: Request, problem: Problem) -> Response:
         if is_api(request):
             return problem_response(problem, request.url.path)
-        return page_error(request, problem)
+        return secured(page_error(request, problem))
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> Response:
@@ -225,13 +240,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 response = await call_next(request)
             except Problem as exc:  # raised by the body limit while a route read
                 response = await answer(request, exc)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return secured(response, static=request.url.path.startswith("/static/"))
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

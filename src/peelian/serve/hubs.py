@@ -145,6 +145,14 @@ class ServedHub:
         cursor.execute("USE hub")
         return cursor
 
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own with a writable in-memory database that reads the
+        hub through its search path: for work that makes tables or schemas (Splink)."""
+        con = duckdb.connect()
+        con.execute("ATTACH $p AS hub (READ_ONLY)", {"p": str(self.path / HUB_FILE)})
+        con.execute("SET search_path = 'memory.main,hub.main'")
+        return con
+
     def searcher(self) -> Searcher:
         """The searcher over the current index build (checked on each call)."""
         root = index_root(self.path)

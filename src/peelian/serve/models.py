@@ -78,7 +78,6 @@ class Profile(BaseModel):
     handling: list[str]
     sources: list[str]
     mentions: int = Field(description="Records of the entity the reader may see")
-    complete: bool = Field(description="True when the reader sees every record")
     first_seen: str | None
     last_seen: str | None
     fields: list[GoldenField]
@@ -108,7 +107,6 @@ class HistoryItem(BaseModel):
 
 class History(BaseModel):
     items: list[HistoryItem]
-    complete: bool
 
 
 class Join(BaseModel):

@@ -15,6 +15,7 @@ that follows is the usual one.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from peelian.serve.access import client_of
 from peelian.state.accounts import AuthenticationError
 
 OIDC_COOKIE = "peelian_oidc"
+log = logging.getLogger("peelian.serve")
 
 
 @dataclass
@@ -60,8 +62,9 @@ def oidc_router(settings: OidcSettings) -> APIRouter:
         callback = str(request.url_for("oidc_callback"))
         try:
             answer: Response = await client.authorize_redirect(request, callback)
-        except Exception as exc:  # the provider is down or its metadata is bad
-            return login_page(request, next, f"The identity provider can't be reached ({exc}).")
+        except Exception:  # the provider is down or its metadata is bad
+            log.exception("OIDC: can't start a sign-in with %s", settings.metadata_url)
+            return login_page(request, next, "The identity provider can't be reached.")
         return answer
 
     @router.get("/login/oidc/callback", name="oidc_callback")
@@ -71,13 +74,16 @@ def oidc_router(settings: OidcSettings) -> APIRouter:
         try:
             token = await client.authorize_access_token(request)
         except (OAuthError, ValueError) as exc:
+            # the provider's (or a forger's) words are logged, not written to the audit
+            log.warning("OIDC sign-in refused: %s", str(exc)[:300])
             state.append_audit(
-                "?", "login", client=client_of(request),
-                detail={"via": "oidc"}, outcome=f"refused: {exc}"[:500],
+                "?", "login", client=client_of(request), detail={"via": "oidc"},
+                outcome="refused: the identity provider's answer was not accepted",
             )  # fmt: skip
             return login_page(request, target, "Sign-in with the identity provider failed.")
         claims = dict(token.get("userinfo") or {})
-        username = str(claims.get(settings.username_claim) or "").strip().lower()
+        # Used as given (no case folding): the claim must name the account exactly.
+        username = str(claims.get(settings.username_claim) or "").strip()
         try:
             state.accounts.principal(username)
         except AuthenticationError:

@@ -82,13 +82,15 @@ class Reads:
     client: str | None = None
     purpose: str | None = None
     _con: duckdb.DuckDBPyConnection | None = None
+    _last_grant: Grant | None = None
 
     # -- the policy and the audit writer ---------------------------------------
 
     def grant(self, permission: str, *, target: str | None = None) -> Grant:
         """The policy's yes, or PolicyDeniedError (audited)."""
         try:
-            return authorise(self.principal, permission, purpose=self.purpose)
+            self._last_grant = authorise(self.principal, permission, purpose=self.purpose)
+            return self._last_grant
         except PolicyDeniedError as exc:
             self.state.append_audit(
                 self.principal.username,
@@ -198,30 +200,39 @@ class Reads:
             {"e": entity_id},
         ).fetchone()
         if row is None or not members:
-            raise not_found(entity_id)
+            raise self._not_found(entity_id, f"entity:{entity_id}")
         return row, members, int(row[1])
+
+    def _not_found(self, what: str, target: str) -> Problem:
+        """The one answer for a missing or hidden record, the attempt audited (probing
+        for an operation's subjects is itself a look-up an auditor must see)."""
+        if self._last_grant is not None:
+            self.audit(self._last_grant, target=target[:300], outcome="not found")
+        return not_found(what[:200])
 
     def profile(self, entity_id: str) -> dict[str, Any]:
         """The golden record as the principal may see it, each value with its sources
         and dates; warning markers; the markings and handling conditions of the
         records it is built from."""
         grant = self.grant("entity.view", target=f"entity:{entity_id}")
-        row, members, total = self._entity(entity_id)
+        row, members, _ = self._entity(entity_id)
         explained = visible_explanation(
             self.con, self.principal, explain_entity(self.con, entity_id)
         )
         assert explained is not None  # members were visible
-        dates = {
-            (f, v): (_text(last), int(n))
-            for f, v, last, n in self.con.execute(
-                "SELECT field, value, last_seen::VARCHAR, seen FROM golden_values "
-                "WHERE entity_id = $e",
-                {"e": entity_id},
+        # When each visible record was made (the hub's golden last_seen weighs hidden
+        # records too, so dates are worked out from the visible ones here).
+        when = dict(
+            self.con.execute(
+                "SELECT m.mention_id, coalesce(s.occurred, s.extract_time, s.ingested_at)::VARCHAR "
+                "FROM mentions m JOIN source_rows s ON s.source = m.source AND s.row_id = m.row_id "
+                "WHERE m.mention_id IN (SELECT unnest($ids::VARCHAR[]))",
+                {"ids": [m[0] for m in members]},
             ).fetchall()
-        }
+        )
         fields: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for field, value, chosen, sources, mentions in explained.golden:
-            last, _ = dates.get((field, value), (None, 0))
+            last = max((when[m] for m in mentions if when.get(m)), default=None)
             fields[field].append(
                 {
                     "value": value,
@@ -234,7 +245,7 @@ class Reads:
         markings = sorted({m[3] for m in members}, key=_marking_order)
         handling = sorted({m[4] for m in members if m[4]})
         warnings = [v["value"] for v in fields.get("warning_marker", [])]
-        complete = len(members) == total
+        seen_at = sorted(w for w in when.values() if w)
         out = {
             "id": entity_id,
             "type": row[0],
@@ -244,9 +255,8 @@ class Reads:
             "handling": handling,
             "sources": sorted({m[1] for m in members}),
             "mentions": len(members),
-            "complete": complete,
-            "first_seen": row[2] if complete else None,
-            "last_seen": row[3] if complete else None,
+            "first_seen": seen_at[0] if seen_at else None,
+            "last_seen": seen_at[-1] if seen_at else None,
             "fields": [{"field": f, "values": vs} for f, vs in fields.items()],
         }
         self.audit(
@@ -281,22 +291,23 @@ class Reads:
         return {"items": items, "total": len(members), "next": offset + limit if more else None}
 
     def history(self, entity_id: str) -> dict[str, Any]:
-        """Created / merged / split events; shown only to who sees every record of
-        the entity (merges name other entities)."""
+        """Created / merged / split events. Merges and splits name other entities, so
+        they are shown only to who sees every record of this one; to others only the
+        events that name no other (nothing says which kind of reader they are)."""
         grant = self.grant("entity.view", target=f"entity:{entity_id}")
         _, members, total = self._entity(entity_id)
-        items: list[dict[str, Any]] = []
-        if len(members) == total:
-            items = [
-                {"run": r, "at": _text(at), "event": e, "related": list(rel or [])}
-                for r, at, e, rel in self.con.execute(
-                    "SELECT run_id, recorded_at::VARCHAR, event, related FROM entity_history "
-                    "WHERE entity_id = $e ORDER BY recorded_at",
-                    {"e": entity_id},
-                ).fetchall()
-            ]
+        whole = len(members) == total
+        items = [
+            {"run": r, "at": _text(at), "event": e, "related": list(rel or [])}
+            for r, at, e, rel in self.con.execute(
+                "SELECT run_id, recorded_at::VARCHAR, event, related FROM entity_history "
+                "WHERE entity_id = $e ORDER BY recorded_at",
+                {"e": entity_id},
+            ).fetchall()
+            if whole or not rel
+        ]
         self.audit(grant, action="entity.history", target=f"entity:{entity_id}")
-        return {"items": items, "complete": len(members) == total}
+        return {"items": items}
 
     def explanation(self, entity_id: str) -> dict[str, Any]:
         """Why these records were merged: each visible join with its weight."""
@@ -331,12 +342,20 @@ class Reads:
             {"ids": [left, right]},
         ).fetchall()
         if len({r[0] for r in rows}) < 2:
-            raise not_found(f"{left} or {right}")
+            raise self._not_found(f"{left} or {right}", f"mention:{left}")
+        scratch = self.hub.scratch()  # Splink makes a schema: not in the read-only hub
         try:
-            p = explain_pair(self.con, left, right)
+            p = explain_pair(scratch, left, right)
         except ExplainError:
-            raise not_found(f"{left} or {right}") from None
-        self.audit(grant, detail={"asked": [left, right], "fields": ["pair weights"]})
+            raise self._not_found(f"{left} or {right}", f"mention:{left}") from None
+        finally:
+            scratch.close()
+        entities = [e for e in (p.entity_left, p.entity_right) if e]
+        self.audit(
+            grant,
+            target=f"entity:{entities[0]}" if entities else None,
+            detail={"asked": [left, right], "entities": entities, "fields": ["pair weights"]},
+        )
         return dataclasses.asdict(p)
 
     def timeline(self, entity_id: str, *, limit: int = MAX_TIMELINE) -> dict[str, Any]:
@@ -590,7 +609,7 @@ class Reads:
             {"m": mention_id},
         ).fetchall()
         if not rows:
-            raise not_found(mention_id[:200])
+            raise self._not_found(mention_id, f"mention:{mention_id}")
         _, _, source, record, marking, handling, etype, ref, at = rows[0]
         self.audit(grant, target=f"mention:{mention_id}", detail={"fields": [r[0] for r in rows]})
         return {

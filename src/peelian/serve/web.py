@@ -36,6 +36,8 @@ from peelian.serve.access import (
     check_csrf,
     client_of,
     identify,
+    purpose_cookie,
+    purpose_of,
 )
 from peelian.serve.problems import Problem
 from peelian.serve.reads import Reads
@@ -95,7 +97,7 @@ def render(
         "me": principal,
         "nav": [(h, t) for h, t, p in NAV if principal is not None and principal.may(p)],
         "csrf": caller.csrf if caller else None,
-        "purpose": request.cookies.get(PURPOSE_COOKIE),
+        "purpose": purpose_of(request),
         "path": request.url.path,
         "may": (lambda p: principal is not None and principal.may(p)),
     }
@@ -142,7 +144,7 @@ def page_reads(request: Request) -> Iterator[Reads]:
         app.state_db,
         caller.principal,
         client=client_of(request),
-        purpose=request.cookies.get(PURPOSE_COOKIE),
+        purpose=purpose_of(request),
     )
     try:
         yield reads
@@ -162,7 +164,12 @@ def _csrf(request: Request, given: str) -> None:
 
 
 @web_router.get("/login")
-def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
+def login_form(request: Request, next: str | None = None) -> Response:
+    return login_page(request, next)
+
+
+def login_page(request: Request, next: str | None, error: str | None = None) -> Response:
+    """The sign-in form, with a message of ours (never one from the query string)."""
     token = secrets.token_urlsafe(24)
     settings = request.app.state.settings
     response = render(
@@ -204,6 +211,9 @@ def login(
 
 def start_session(request: Request, username: str, target: str) -> Response:
     settings = request.app.state.settings
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # signing in again in this browser ends the session it had
+        request.app.state.state_db.accounts.end_session(earlier)
     session_id, _ = request.app.state.state_db.accounts.create_session(
         username, client=client_of(request)
     )
@@ -262,7 +272,7 @@ def set_purpose(
         )  # fmt: skip
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
-        PURPOSE_COOKIE, purpose.text, httponly=True, samesite="strict",
+        PURPOSE_COOKIE, purpose_cookie(purpose.text), httponly=True, samesite="strict",
         secure=request.app.state.settings.secure_cookies,
     )  # fmt: skip
     return response
@@ -447,7 +457,11 @@ def alerts_page(request: Request, reads: PageReads) -> Response:
 
 
 @web_router.get("/admin/users")
-def users_page(request: Request, reads: PageReads, error: str | None = None) -> Response:
+def users_form(request: Request, reads: PageReads) -> Response:
+    return users_page(request, reads)
+
+
+def users_page(request: Request, reads: Reads, error: str | None = None) -> Response:
     return render(
         request,
         "users.html",

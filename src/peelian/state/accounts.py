@@ -246,9 +246,12 @@ class Accounts:
         return self._update(username, "user.set_vetting", {"vetting": vetting.upper()}, by)
 
     def disable(self, username: str, *, by: str, reason: str) -> Account:
-        """Disable an account: sign-in, its tokens and its sessions stop working."""
+        """Disable an account: sign-in and its tokens stop working, and its sessions
+        end (enabling it again does not bring them back; its tokens do come back)."""
         reason = _check_name("a reason", reason)
-        return self._update(username, "user.disable", {"disabled": True}, by, reason=reason)
+        return self._update(
+            username, "user.disable", {"disabled": True}, by, reason=reason, end_sessions=True
+        )
 
     def enable(self, username: str, *, by: str, reason: str) -> Account:
         reason = _check_name("a reason", reason)

@@ -2,6 +2,12 @@
 // boundaries (no tile server). Data from the JSON API with the session cookie.
 (function () {
   "use strict";
+  // Leaflet puts a string tooltip in as HTML: give it a text node instead.
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
   function baseMap(el) {
     var map = L.map(el, { zoomSnap: 0.5, attributionControl: false });
     return fetch("/map/boundaries.geojson", { credentials: "same-origin" })
@@ -11,7 +17,7 @@
           style: { color: "#505a5f", weight: 1, fillColor: "#ffffff", fillOpacity: 0.6 },
           onEachFeature: function (f, l) {
             var p = f.properties || {};
-            if (p.name) { l.bindTooltip(String(p.name) + (p.beat ? " (" + p.beat + ")" : "")); }
+            if (p.name) { l.bindTooltip(text(String(p.name) + (p.beat ? " (" + p.beat + ")" : ""))); }
           }
         }).addTo(map);
         return { map: map, bounds: geo.features.length ? layer.getBounds() : null };
@@ -23,7 +29,7 @@
       var group = L.featureGroup();
       points.forEach(function (p) {
         L.circleMarker([p.lat, p.lon], { radius: 5, color: "#1d70b8", fillOpacity: 0.8 })
-          .bindTooltip(p.label).addTo(group);
+          .bindTooltip(text(p.label)).addTo(group);
       });
       group.addTo(m.map);
       if (points.length) { m.map.fitBounds(group.getBounds().pad(0.3), { maxZoom: 14 }); }
@@ -57,11 +63,11 @@
         var top = data.hotspots.length ? data.hotspots[0].count : 1;
         data.hotspots.forEach(function (h) {
           L.circleMarker([h.lat, h.lon], { radius: 4 + 18 * Math.sqrt(h.count / top), color: "#d4351c", weight: 1, fillOpacity: 0.25 })
-            .bindTooltip(h.count + " events").addTo(m.map);
+            .bindTooltip(text(h.count + " events")).addTo(m.map);
         });
         data.points.forEach(function (p) {
           L.circleMarker([p.lat, p.lon], { radius: 3, color: p.type === "crime" ? "#1d70b8" : "#00703c", fillOpacity: 0.7, weight: 1 })
-            .bindTooltip(p.type + " " + (p.reference || "") + " " + (p.at || "").slice(0, 16)).addTo(m.map);
+            .bindTooltip(text(p.type + " " + (p.reference || "") + " " + (p.at || "").slice(0, 16))).addTo(m.map);
         });
         var kinds = Object.keys(data.by_type).map(function (k) { return k.replace("_", " ") + " " + data.by_type[k]; });
         status.textContent = data.total + " events (" + kinds.join(", ") + "); " + data.points.length + " latest shown as dots, " + data.hotspots.length + " hotspots.";
