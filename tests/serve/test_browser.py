@@ -273,7 +273,7 @@ def test_1_an_analyst_finds_a_person_despite_a_typo_and_opens_the_profile(
     page.get_by_label("Search people, vehicles, phones, places and reports").fill(typed)
     page.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"/search\?q="))
-    expect(page.locator("#result-count")).to_contain_text("results")
+    expect(page.locator("#result-count")).to_contain_text(re.compile(r"\d+ results?"))
     result = page.locator(".pln-result").filter(
         has=page.locator(f'a[href="/entities/{person["id"]}"]')
     )
@@ -288,9 +288,11 @@ def test_1_an_analyst_finds_a_person_despite_a_typo_and_opens_the_profile(
     expect(page.get_by_role("heading", level=1)).to_contain_text(surname)
     expect(page.locator(".pln-golden")).to_contain_text(surname)
     expect(page.locator("#entity-map.leaflet-container")).to_be_visible()
+    # the merge explanation is there when records were merged (not for one record)
     why = page.locator("details").filter(has_text="Why these records were merged")
-    why.locator("summary").click()
-    expect(why.locator("table")).to_be_visible()
+    if why.count():
+        why.locator("summary").click()
+        expect(why.locator("table")).to_be_visible()
     tab.look("profile")
 
 
@@ -400,7 +402,7 @@ def test_5_the_auditor_sees_the_analysts_search_with_its_purpose(
     analyst.give_purpose()
     query = common_surnames(served)[1].lower()
     analyst.go(f"/search?q={query}")
-    expect(analyst.page.locator("#result-count")).to_contain_text("results")
+    expect(analyst.page.locator("#result-count")).to_contain_text(re.compile(r"\d+ results?"))
     analyst.look("search")
 
     auditor: Tab = open_tab()
