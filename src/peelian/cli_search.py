@@ -131,19 +131,12 @@ def search_cmd(
                 outcome=f"refused: {exc}"[:500],
             )
             raise _fail(str(exc)) from None
+        from peelian.serve.reads import search_audit
+
         st.append_audit(
-            username,
-            "search",
-            detail={
-                "query": result.query.raw,
-                "results": [h.entity_id for h in result.hits],
-                "total": result.total,
-                "index": result.index,
-                **({"notices": result.notices} if result.notices else {}),
-            },
-            purpose=recorded,
+            username, "search", detail=search_audit(result), purpose=recorded,
             client=cli_client(),
-        )
+        )  # fmt: skip
     if as_json:
         from peelian.serve.reads import search_json
 

@@ -288,11 +288,16 @@ def test_1_an_analyst_finds_a_person_despite_a_typo_and_opens_the_profile(
     expect(page.get_by_role("heading", level=1)).to_contain_text(surname)
     expect(page.locator(".pln-golden")).to_contain_text(surname)
     expect(page.locator("#entity-map.leaflet-container")).to_be_visible()
-    # the merge explanation is there when records were merged (not for one record)
+    # the merge explanation is there exactly when records were joined (not for one)
+    explained = page.request.get(f"{tab.base}/api/v1/entities/{person['id']}/explanation")
+    assert explained.ok, explained.text()
     why = page.locator("details").filter(has_text="Why these records were merged")
-    if why.count():
+    if explained.json()["joins"]:
         why.locator("summary").click()
         expect(why.locator("table")).to_be_visible()
+        expect(why.locator("tbody tr")).to_have_count(len(explained.json()["joins"]))
+    else:
+        expect(why).to_have_count(0)
     tab.look("profile")
 
 

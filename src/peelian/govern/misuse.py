@@ -42,7 +42,7 @@ import datetime as dt
 import functools
 import statistics
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -652,6 +652,28 @@ def _same_home(profile: _Keys, person: _Keys, matched: Sequence[str]) -> bool:
     return "postcode" in matched and (not profile.addresses or not person.addresses)
 
 
+def _profile_matches(
+    looks: Sequence[LookUp],
+    staff: Mapping[str, StaffProfile],
+    persons: Mapping[str, PersonFacts],
+    keep: Callable[[_Keys, _Keys, tuple[str, ...]], bool],
+) -> dict[tuple[str, str], tuple[list[LookUp], tuple[str, ...]]]:
+    """Targeted look-ups grouped by (user, entity) where `keep(user's profile keys,
+    person's keys, facts matched)` holds, with the facts matched."""
+    found: dict[tuple[str, str], tuple[list[LookUp], tuple[str, ...]]] = {}
+    for look in looks:
+        profile, facts = staff.get(look.username), persons.get(look.entity_id)
+        if not look.targeted or profile is None or facts is None:
+            continue
+        mine, theirs = _profile_keys(profile), _keys(facts)
+        matched = _matched(mine, theirs)
+        if keep(mine, theirs, matched):
+            group, _ = found.get((look.username, look.entity_id), ([], matched))
+            group.append(look)
+            found[look.username, look.entity_id] = (group, matched)
+    return found
+
+
 def self_lookups(
     looks: Sequence[LookUp],
     staff: Mapping[str, StaffProfile],
@@ -659,26 +681,16 @@ def self_lookups(
 ) -> list[Alert]:
     """Users looking up their own record: forename and surname match their profile, and
     the date of birth too (or, when either side lacks one, the home)."""
-    groups: dict[tuple[str, str], list[LookUp]] = defaultdict(list)
-    matches: dict[tuple[str, str], tuple[str, ...]] = {}
-    for look in looks:
-        profile, facts = staff.get(look.username), persons.get(look.entity_id)
-        if not look.targeted or profile is None or facts is None:
-            continue
-        mine, theirs = _profile_keys(profile), _keys(facts)
-        matched = _matched(mine, theirs)
-        if _same_person(mine, theirs, matched):
-            groups[look.username, look.entity_id].append(look)
-            matches[look.username, look.entity_id] = matched
+    found = _profile_matches(looks, staff, persons, _same_person)
     return [
         _identity_alert(
             "self_lookup",
             group,
             "high",
             f"looked up their own record {entity_id}",
-            {"entity_id": entity_id, "matched": list(matches[user, entity_id])},
+            {"entity_id": entity_id, "matched": list(matched)},
         )
-        for (user, entity_id), group in sorted(groups.items())
+        for (_, entity_id), (group, matched) in sorted(found.items())
     ]
 
 
@@ -689,24 +701,17 @@ def family_lookups(
 ) -> list[Alert]:
     """Users looking up someone who shares their surname and home (see `_same_home`)
     but is not themselves: a likely relative."""
-    groups: dict[tuple[str, str], list[LookUp]] = defaultdict(list)
-    matches: dict[tuple[str, str], tuple[str, ...]] = {}
-    for look in looks:
-        profile, facts = staff.get(look.username), persons.get(look.entity_id)
-        if not look.targeted or profile is None or facts is None:
-            continue
-        mine, theirs = _profile_keys(profile), _keys(facts)
-        matched = _matched(mine, theirs)
-        if (
+
+    def relative(mine: _Keys, theirs: _Keys, matched: tuple[str, ...]) -> bool:
+        return (
             "surname" in matched
             and _same_home(mine, theirs, matched)
             and not _same_person(mine, theirs, matched)
-        ):
-            groups[look.username, look.entity_id].append(look)
-            matches[look.username, look.entity_id] = matched
+        )
+
+    found = _profile_matches(looks, staff, persons, relative)
     alerts = []
-    for (user, entity_id), group in sorted(groups.items()):
-        matched = matches[user, entity_id]
+    for (_, entity_id), (group, matched) in sorted(found.items()):
         shared = " and ".join(_FACT_WORDS[m] for m in matched if m != "forename")
         alerts.append(
             _identity_alert(

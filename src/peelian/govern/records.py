@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -57,6 +58,17 @@ def visible_mentions(
     return {mention_id for (mention_id,) in rows}
 
 
+HistoryRow = TypeVar("HistoryRow", bound=tuple[Any, ...])
+
+
+def visible_history(history: list[HistoryRow], complete: bool) -> list[HistoryRow]:
+    """An entity's history rows (run, event, related entities, ...) as a reader may see it:
+    merges and splits name other entities, so they are kept only for who sees every
+    record of this one; others get the events naming none, so the answer does not
+    tell them that records are withheld."""
+    return history if complete else [h for h in history if not h[2]]
+
+
 def visible_explanation(
     con: duckdb.DuckDBPyConnection, principal: Principal, entity: EntityExplanation
 ) -> EntityExplanation | None:
@@ -89,7 +101,5 @@ def visible_explanation(
         golden=golden,
         mentions=[(m, s) for m, s in entity.mentions if m in visible],
         edges=[e for e in entity.edges if e[0] in visible and e[1] in visible],
-        # merges and splits name other entities: shown only to who sees all of this
-        # one; to others the events naming none (so the answer doesn't tell them apart)
-        history=entity.history if complete else [h for h in entity.history if not h[2]],
+        history=visible_history(entity.history, complete),
     )

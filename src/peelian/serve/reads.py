@@ -29,11 +29,10 @@ from typing import Any
 
 import duckdb
 
-from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise
-from peelian.govern.records import create_visible_labels, visible_explanation
+from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise, marking_rank
+from peelian.govern.records import create_visible_labels, visible_explanation, visible_history
 from peelian.index.access import Viewer
 from peelian.index.search import SearchResult
-from peelian.resolve.entities import ENTITY_PREFIX
 from peelian.resolve.explain import ExplainError, explain_entity, explain_pair
 from peelian.serve.hubs import BULK_EVENTS, HAPPENED, ServedHub
 from peelian.serve.problems import Problem, not_found
@@ -162,16 +161,7 @@ class Reads:
             )  # a refused search is still an attempt on record
             status = 503 if isinstance(exc, SearchIndexError) else 400
             raise Problem(status, str(exc)) from None
-        self.audit(
-            grant,
-            detail={
-                "query": result.query.raw,
-                "results": [h.entity_id for h in result.hits],
-                "total": result.total,
-                "index": result.index,
-                **({"notices": result.notices} if result.notices else {}),
-            },
-        )
+        self.audit(grant, detail=search_audit(result))
         return search_json(result)
 
     # -- entities ---------------------------------------------------------------
@@ -195,8 +185,7 @@ class Reads:
         check_entity_id(entity_id)
         members = self._members(entity_id)
         row = self.con.execute(
-            "SELECT entity_type, mentions, first_seen::VARCHAR, last_seen::VARCHAR "
-            "FROM entities WHERE entity_id = $e",
+            "SELECT entity_type, mentions FROM entities WHERE entity_id = $e",
             {"e": entity_id},
         ).fetchone()
         if row is None or not members:
@@ -242,7 +231,7 @@ class Reads:
                     "last_seen": last,
                 }
             )
-        markings = sorted({m[3] for m in members}, key=_marking_order)
+        markings = sorted({m[3] for m in members}, key=marking_rank)
         handling = sorted({m[4] for m in members if m[4]})
         warnings = [v["value"] for v in fields.get("warning_marker", [])]
         seen_at = sorted(w for w in when.values() if w)
@@ -291,20 +280,20 @@ class Reads:
         return {"items": items, "total": len(members), "next": offset + limit if more else None}
 
     def history(self, entity_id: str) -> dict[str, Any]:
-        """Created / merged / split events. Merges and splits name other entities, so
-        they are shown only to who sees every record of this one; to others only the
-        events that name no other (nothing says which kind of reader they are)."""
+        """Created / merged / split events, as `visible_history` lets the reader see them."""
         grant = self.grant("entity.view", target=f"entity:{entity_id}")
         _, members, total = self._entity(entity_id)
-        whole = len(members) == total
-        items = [
-            {"run": r, "at": _text(at), "event": e, "related": list(rel or [])}
+        rows = [
+            (str(r), str(e), list(rel or []), _text(at))
             for r, at, e, rel in self.con.execute(
                 "SELECT run_id, recorded_at::VARCHAR, event, related FROM entity_history "
                 "WHERE entity_id = $e ORDER BY recorded_at",
                 {"e": entity_id},
             ).fetchall()
-            if whole or not rel
+        ]
+        items = [
+            {"run": r, "at": at, "event": e, "related": rel}
+            for r, e, rel, at in visible_history(rows, len(members) == total)
         ]
         self.audit(grant, action="entity.history", target=f"entity:{entity_id}")
         return {"items": items}
@@ -906,14 +895,8 @@ def decision_json(d: Any) -> dict[str, Any]:
         "by": d.by,
         "reason": d.reason,
         "created_at": _text(d.created_at),
-        "revoked": getattr(d, "revoked_at", None) is not None,
+        "revoked": d.revoked_at is not None,
     }
-
-
-def _marking_order(marking: str) -> int:
-    from peelian.govern.policy import marking_rank
-
-    return marking_rank(marking)
 
 
 def _label_from(fields: dict[str, Any], entity_type: str) -> str:
@@ -945,6 +928,18 @@ def _communities(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, in
     graph = ig.Graph(n=len(nodes), edges=[(index[a], index[b]) for a, b in edges])
     parts = graph.community_multilevel()
     return {nodes[i]: c for c, members in enumerate(parts) for i in members}
+
+
+def search_audit(result: SearchResult) -> dict[str, Any]:
+    """What a search's audit event records: the query, the entity ids shown, the
+    count, the index build and any restricted-information notices."""
+    return {
+        "query": result.query.raw,
+        "results": [h.entity_id for h in result.hits],
+        "total": result.total,
+        "index": result.index,
+        **({"notices": result.notices} if result.notices else {}),
+    }
 
 
 def search_json(result: SearchResult) -> dict[str, object]:
@@ -986,6 +981,3 @@ def search_json(result: SearchResult) -> dict[str, object]:
             for h in result.hits
         ],
     }
-
-
-KINDS = tuple(ENTITY_PREFIX)
