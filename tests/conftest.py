@@ -28,7 +28,9 @@ def force(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small force ingested and resolved once; tests that change it use a copy."""
+    """The small force ingested, resolved and analysed once (as `peelian refresh` leaves
+    a hub); tests that change it use a copy."""
+    from peelian.analyse import analyse
     from peelian.hub import Hub
     from peelian.ingest import ingest_mapping
     from peelian.resolve.run import resolve
@@ -39,6 +41,7 @@ def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         for mapping in load_mappings([force / "mappings"]):
             ingest_mapping(hub, mapping)
         resolve(hub)
+        analyse(hub.con)
     return hub_path
 
 

@@ -179,7 +179,7 @@ def demo_cmd(
     port: Annotated[int, typer.Option("--port", help="Port for the web UI.")] = 8000,
 ) -> None:
     """Build a small synthetic force, run every stage that exists so far (generate,
-    ingest, resolve, index), make demo accounts and serve the web UI on localhost.
+    ingest, resolve, analyse, index), make demo accounts and serve the web UI on localhost.
 
     Example:
 
@@ -192,6 +192,9 @@ def demo_cmd(
     from peelian.cli_resolve import _run_resolve
 
     _run_resolve(hub, None, None, None, None, False)
+    from peelian.cli_analyse import _run_analyse
+
+    _run_analyse(hub, False)
     from peelian.cli_search import _run_index
 
     _run_index(hub, False)
@@ -201,12 +204,13 @@ def demo_cmd(
     out_console.print(f"\n[bold]Demo accounts[/bold] (also in {accounts}):")
     out_console.print(accounts.read_text(encoding="utf-8"), highlight=False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, index.\n"
+        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, analyse, index.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"
         f"The hub is {hub}: `peelian dq --hub {hub}` shows data quality per source; the rows "
         "the generator broke on purpose are in its quarantine table.\n"
-        f"`peelian eval resolve --hub {hub} --truth {out}/truth` scores the entities; "
+        f"`peelian eval resolve --hub {hub} --truth {out}/truth` scores the entities and "
+        f"`peelian eval network --hub {hub} --truth {out}/truth` the groups and county lines; "
         f"`peelian review --hub {hub}` lists uncertain pairs and `peelian explain --hub {hub} "
         "ENTITY_ID` shows how an entity was built.\n"
         f'`peelian search --hub {hub} --user pc_demo --purpose "incident WM-20240105-0001" '
@@ -517,7 +521,14 @@ def bench_ingest(
 
 
 # The resolve commands live in their own module; importing it registers them.
-from peelian import cli_govern, cli_resolve, cli_retention, cli_search, cli_serve  # noqa: E402, F401
+from peelian import (  # noqa: E402, F401
+    cli_analyse,
+    cli_govern,
+    cli_resolve,
+    cli_retention,
+    cli_search,
+    cli_serve,
+)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

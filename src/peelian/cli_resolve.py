@@ -180,17 +180,19 @@ def refresh_cmd(
     state: StateOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
-    """Ingest the sources, resolve, then build the search index and switch to it:
-    what runs several times a day.
+    """Ingest the sources, resolve, analyse (the entity graph, groups, county lines),
+    then build the search index and switch to it: what runs several times a day.
 
     Example:
 
         peelian refresh --hub data/hub data/force/mappings
     """
+    from peelian.cli_analyse import _run_analyse
     from peelian.cli_search import _run_index
 
     _run_ingest(hub, mappings, 50_000, quiet)
     _run_resolve(hub, state, None, None, None, quiet)
+    _run_analyse(hub, quiet)
     _run_index(hub, quiet)
 
 

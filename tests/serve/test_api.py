@@ -287,3 +287,73 @@ def test_a_disabled_account_loses_its_sessions_for_good(app: object, served: Ser
         state.accounts.disable("pc_temp", by="test-setup", reason="left the force")
         state.accounts.enable("pc_temp", by="test-setup", reason="came back")
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_groups_and_county_lines_come_with_their_reasons_to_an_analyst(
+    app: object, served: Served
+) -> None:
+    token = token_for(served, "analyst1")
+    groups = api(app, token, "/api/v1/networks/groups", purpose=PURPOSE)
+    assert groups.status_code == 200, groups.text
+    items = groups.json()["items"]
+    assert items, "the small force has organised crime groups"
+    assert all(g["reasons"] and g["people"] for g in items)
+    assert {p["role"] for g in items for p in g["people"]} <= {"member", "associate"}
+    lines = api(app, token, "/api/v1/networks/county-lines", purpose=PURPOSE).json()
+    assert lines["items"]
+    assert lines["safeguarding_shown"] is True
+    line = lines["items"][0]
+    assert line["phones"]
+    assert "bulk texts" in line["phones"][0]["evidence"]
+    assert any(p["role"] == "runner" for i in lines["items"] for p in i["people"])
+    assert all(f["lines"] >= 1 for f in lines["flows"])
+    with State.open(served.state_url) as state:
+        actions = [e.action for e in state.audit_events() if e.actor == "analyst1"]
+    assert "network.groups" in actions
+    assert "network.county_lines" in actions
+
+
+def test_county_lines_withhold_runners_without_the_safeguarding_permission(
+    app: object, served: Served
+) -> None:
+    # an investigator sees lines and controllers, not the children exploited by them
+    lines = api(
+        app, token_for(served, "dc1"), "/api/v1/networks/county-lines", purpose=PURPOSE
+    ).json()
+    assert lines["safeguarding_shown"] is False
+    assert lines["items"]
+    assert all(p["role"] != "runner" for i in lines["items"] for p in i["people"])
+    assert all(not i["cuckooed"] for i in lines["items"])
+
+
+def test_groups_and_lines_resting_on_records_a_reader_may_not_see_are_withheld(
+    app: object, served: Served
+) -> None:
+    # NPPV1 clears OFFICIAL only: the call records (OFFICIAL-SENSITIVE) that every line
+    # and every group's phone contact rests on are hidden from this officer, so
+    # nothing is shown; a response officer may not explore networks at all
+    low = token_for(served, "pc_low")
+    assert api(app, low, "/api/v1/networks/groups", purpose=PURPOSE).status_code == 403
+    with State.open(served.state_url) as state:
+        state.accounts.add_user(
+            "dc_low", "dc_low", "investigator", "NPPV1", by="test-setup", password=PASSWORD
+        )
+    token = token_for(served, "dc_low")
+    assert api(app, token, "/api/v1/networks/groups", purpose=PURPOSE).json()["items"] == []
+    assert api(app, token, "/api/v1/networks/county-lines", purpose=PURPOSE).json()["items"] == []
+
+
+def test_the_groups_and_county_lines_pages_show_what_the_api_gives(
+    app: object, served: Served
+) -> None:
+    client = client_for(app, "analyst1")
+    groups = api(app, token_for(served, "analyst1"), "/api/v1/networks/groups", purpose=PURPOSE)
+    page = client.get("/networks/groups")
+    assert page.status_code == 200
+    for group in groups.json()["items"]:
+        assert f"Group {group['id']}" in page.text
+    lines = client.get("/networks/county-lines")
+    assert lines.status_code == 200
+    assert "handsets in turn" in lines.text
+    officer = client_for(app, "pc1")
+    assert officer.get("/networks/groups").status_code == 403

@@ -370,6 +370,27 @@ def test_3_an_analyst_opens_the_map(open_tab: Any) -> None:
     tab.look("map")
 
 
+def test_3b_an_analyst_reads_the_groups_and_county_lines(open_tab: Any) -> None:
+    tab: Tab = open_tab()
+    page = tab.page
+    tab.sign_in("analyst1")
+    tab.give_purpose()
+    page.get_by_role("link", name="Groups", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Likely organised crime groups")
+    first = page.locator("section h2").first
+    expect(first).to_contain_text("members")
+    assert page.locator("table tbody tr").count() > 0
+    tab.look("groups")
+    page.get_by_role("link", name="Show the members on the network").first.click()
+    expect(page.locator("#network")).to_be_visible()
+    tab.look("group-network")
+    tab.go("/networks/county-lines")
+    expect(page.get_by_role("heading", level=1)).to_have_text("County lines")
+    expect(page.locator("section").first).to_contain_text("handsets in turn")
+    expect(page.locator("body")).to_contain_text("runner")
+    tab.look("county-lines")
+
+
 def test_4_an_analyst_decides_a_match_in_the_review_queue(open_tab: Any) -> None:
     tab: Tab = open_tab()
     page = tab.page

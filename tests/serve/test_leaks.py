@@ -640,6 +640,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/entities/{entity_id}/links"): Route("entity.view", entity_calls("/links")),
     ("GET", "/api/v1/graph/neighbourhood"): Route("graph.view", neighbourhood_calls),
     ("GET", "/api/v1/graph/path"): Route("graph.view", path_calls),
+    ("GET", "/api/v1/networks/groups"): Route("graph.view", gets("/api/v1/networks/groups")),
+    ("GET", "/api/v1/networks/county-lines"): Route(
+        "graph.view", gets("/api/v1/networks/county-lines")
+    ),
     ("GET", "/api/v1/documents"): Route("document.view", document_calls),
     ("GET", "/api/v1/events"): Route(
         "map.view",

@@ -251,6 +251,24 @@ def graph_path(
 
 
 @router.get(
+    "/networks/groups",
+    summary="Likely organised crime groups, with ranked members and reasons",
+    response_model=models.Groups,
+)
+def network_groups(reads: R) -> Any:
+    return reads.groups()
+
+
+@router.get(
+    "/networks/county-lines",
+    summary="County lines: handsets, controllers, runners, cuckooed homes, origin-market flows",
+    response_model=models.CountyLines,
+)
+def network_county_lines(reads: R) -> Any:
+    return reads.county_lines()
+
+
+@router.get(
     "/documents",
     summary="An intelligence report or narrative in full",
     response_model=models.Document,

@@ -10,10 +10,10 @@ joins a few small tables instead of mentions to source rows each time:
   security label, numbered;
 - `served_mentions`: each live mention with its label number, entity, source,
   record id, marking, handling and compartment;
-- `served_edges(a, b, relation, happened, la, lm, lb)`: entity-to-entity links,
-  direct (a phone, an address, a vehicle, a call) or through a shared event
-  (parties to one crime, incident, arrest...), with the labels of the records
-  each rests on (`la`, `lm`, `lb`); an edge is shown only when all are visible;
+- `served_edges(a, b, b_type, relation, happened, la, lm, lb)`: the entity graph's
+  evidence (`graph_evidence`, written by `peelian analyse`) both ways round, with the
+  labels of the three records each piece rests on (`la`, `lm`, `lb`); an edge is
+  shown only through evidence whose records are all visible;
 - `served_names(entity_id, entity_type, field, value, chosen, seen, label)`: the
   golden values labels are made of, once per label of the mentions that gave
   them, so that a label shows only values some visible record gave;
@@ -35,14 +35,6 @@ from peelian.hub import HUB_FILE, HubError
 from peelian.index.build import SearchIndexError, current_name, index_root, open_path
 from peelian.index.search import Searcher
 
-# Roles in which a person is at an event for work, not as a party to it: officers
-# attend hundreds of events, and joining everyone they met would say nothing.
-STAFF_ROLES = ("officer", "attending_officer", "arresting_officer", "author")
-# Events too many and too thin to join their parties by (each has one vehicle or
-# two phones, joined directly by SEEN_AT / CALLED links instead), or to map.
-BULK_EVENTS = ("anpr_read", "officer_status", "phone_call")
-_STAFF = ", ".join(f"'{r}'" for r in STAFF_ROLES)
-_BULK = ", ".join(f"'{t}'" for t in BULK_EVENTS)
 HAPPENED = "coalesce(ev.occurred, ev.start, ev.recorded)"
 # The golden fields an entity's display label is made of.
 NAME_FIELDS = ("forenames", "surname", "name", "vrm", "number", "address", "location")
@@ -63,45 +55,18 @@ DERIVED = (
      AND l.sharing_roles IS NOT DISTINCT FROM s.sharing_roles
     LEFT JOIN entity_membership em ON em.mention_id = m.mention_id
     WHERE m.deleted_at IS NULL""",
-    f"""CREATE OR REPLACE TABLE memory.main.served_edges AS
-    WITH sm AS (SELECT mention_id, label, entity_id, entity_type FROM memory.main.served_mentions),
-    live AS (SELECT * FROM links WHERE deleted_at IS NULL),
-    direct AS (
-        SELECT fa.entity_id AS a, fb.entity_id AS b, fb.entity_type AS b_type,
-               l.type AS relation, l.start AS happened, fa.label AS la, fa.label AS lm,
-               fb.label AS lb
-        FROM live l JOIN sm fa ON fa.mention_id = l.from_mention
-        JOIN sm fb ON fb.mention_id = l.to_mention
-        WHERE l.type NOT IN ('PARTY_TO', 'INVOLVED_IN')
-          AND fa.entity_type <> 'location' AND fb.entity_type <> 'location'
-    ),
-    parties AS (
-        SELECT l.to_mention AS event_id, l.from_mention AS mention_id
-        FROM live l JOIN event ev ON ev.mention_id = l.to_mention
-        WHERE l.type IN ('PARTY_TO', 'INVOLVED_IN') AND coalesce(l.role, '') NOT IN ({_STAFF})
-          AND ev.event_type NOT IN ({_BULK})
-    ),
-    shared AS (
-        SELECT pa.entity_id AS a, pb.entity_id AS b, pb.entity_type AS b_type,
-               ev.event_type AS relation, {HAPPENED} AS happened,
-               pa.label AS la, e.label AS lm, pb.label AS lb
-        FROM parties x JOIN parties y ON y.event_id = x.event_id AND y.mention_id <> x.mention_id
-        JOIN sm pa ON pa.mention_id = x.mention_id
-        JOIN sm pb ON pb.mention_id = y.mention_id
-        JOIN sm e ON e.mention_id = x.event_id
-        JOIN event ev ON ev.mention_id = x.event_id
-    ),
-    both_ways AS (
-        SELECT * FROM direct
-        UNION ALL
-        SELECT d.b, d.a, fa.entity_type, d.relation, d.happened, d.lb, d.lm, d.la
-        FROM direct d JOIN (SELECT DISTINCT entity_id, entity_type FROM sm) fa
-          ON fa.entity_id = d.a
-        UNION ALL
-        SELECT * FROM shared
+    """CREATE OR REPLACE TABLE memory.main.served_edges AS
+    WITH ev AS (
+        SELECT g.a, g.b, g.a_type, g.b_type, g.relation, g.happened,
+               ma.label AS la, mv.label AS lm, mb.label AS lb
+        FROM graph_evidence g
+        JOIN memory.main.served_mentions ma ON ma.mention_id = g.m_a
+        JOIN memory.main.served_mentions mv ON mv.mention_id = g.m_via
+        JOIN memory.main.served_mentions mb ON mb.mention_id = g.m_b
     )
-    SELECT a, b, b_type, relation, happened, la, lm, lb FROM both_ways
-    WHERE a IS NOT NULL AND b IS NOT NULL AND a <> b AND b_type <> 'location'
+    SELECT a, b, b_type, relation, happened, la, lm, lb FROM ev
+    UNION ALL
+    SELECT b, a, a_type, relation, happened, lb, lm, la FROM ev
     ORDER BY a""",
     f"""CREATE OR REPLACE TABLE memory.main.served_names AS
     SELECT DISTINCT g.entity_id, g.entity_type, g.field, g.value, g.chosen, g.seen, sm.label
@@ -133,6 +98,10 @@ class ServedHub:
         self._con.execute("USE hub")
         self._lock = threading.Lock()
         self.resolved = self.has_table("entities")
+        if self.resolved and not self.has_table("graph_evidence"):
+            raise HubError(
+                f"{path} has entities but no entity graph; run `peelian analyse --hub {path}`"
+            )
         if self.resolved:
             for sql in DERIVED:
                 self._con.execute(sql)

@@ -189,6 +189,83 @@ class Network(BaseModel):
     truncated: bool
 
 
+class GroupPerson(BaseModel):
+    id: str
+    label: str
+    role: str = Field(description="member (in contact by phone or vehicle) or associate")
+    rank: int
+    score: float
+    offences: int
+    broker: bool = Field(description="in, or linked to, two or more groups")
+    reasons: str
+
+
+class Group(BaseModel):
+    id: str
+    members: int
+    associates: int
+    offenders: int
+    contact_pairs: int
+    score: float
+    reasons: str
+    people: list[GroupPerson]
+
+
+class Groups(BaseModel):
+    items: list[Group]
+
+
+class LinePhone(BaseModel):
+    id: str
+    number: str | None
+    handset: int
+    evidence: str
+
+
+class LinePerson(BaseModel):
+    id: str
+    label: str
+    role: str = Field(description="controller or runner")
+    evidence: str
+
+
+class CuckooedHome(BaseModel):
+    person: str
+    label: str
+    address: str | None
+    town: str | None
+    evidence: str
+
+
+class CountyLine(BaseModel):
+    id: str
+    handsets: int
+    contacts: int
+    bulk_texts: int
+    first_seen: str | None
+    last_seen: str | None
+    origin: str | None = Field(description="the town the controllers live in (the hub)")
+    market: str | None = Field(description="the town the line supplies")
+    evidence: str
+    phones: list[LinePhone]
+    people: list[LinePerson]
+    cuckooed: list[CuckooedHome]
+
+
+class Flow(BaseModel):
+    origin: str
+    market: str
+    lines: int
+
+
+class CountyLines(BaseModel):
+    items: list[CountyLine]
+    flows: list[Flow] = Field(description="lines from each origin town to each market town")
+    safeguarding_shown: bool = Field(
+        description="whether runners and cuckooed homes are included (vulnerability.view)"
+    )
+
+
 class Step(BaseModel):
     id: str
     type: str

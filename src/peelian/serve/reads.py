@@ -29,12 +29,13 @@ from typing import Any
 
 import duckdb
 
+from peelian.analyse.graph import BULK_EVENTS
 from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise, marking_rank
 from peelian.govern.records import create_visible_labels, visible_explanation, visible_history
 from peelian.index.access import Viewer
 from peelian.index.search import SearchResult
 from peelian.resolve.explain import ExplainError, explain_entity, explain_pair
-from peelian.serve.hubs import BULK_EVENTS, HAPPENED, ServedHub
+from peelian.serve.hubs import HAPPENED, ServedHub
 from peelian.serve.problems import Problem, not_found
 from peelian.state import State
 
@@ -582,6 +583,201 @@ class Reads:
         ]
         self.audit(grant, action="graph.path", detail={"between": [start, end], "entities": chain})
         return {"found": bool(chain), "hops": max(len(chain) - 1, 0), "steps": steps}
+
+    # -- organised crime groups and county lines (peelian analyse) -------------
+
+    def _analysed(self) -> None:
+        self._resolved()
+        if not self.hub.has_table("network_groups"):
+            raise Problem(503, "the hub has not been analysed yet; run `peelian analyse`")
+
+    def _hidden(self, table: str, key: str) -> set[str]:
+        """Keys of `table` rows resting on a record the principal may not see (or on one
+        no longer live): such a row is withheld whole, and so is what it would reveal."""
+        rows = self.con.execute(
+            f"""SELECT DISTINCT t.k
+            FROM (SELECT {key} AS k, unnest(mentions) AS mention_id FROM {table}) t
+            LEFT JOIN memory.served_mentions sm ON sm.mention_id = t.mention_id
+            LEFT JOIN vis ON vis.label = sm.label
+            WHERE vis.label IS NULL"""
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def groups(self) -> dict[str, Any]:
+        """Likely organised crime groups, strongest first, each with its members and
+        associates ranked and the reasons; a group any of whose evidence the principal
+        may not see is left out whole (its reasons would count the hidden records)."""
+        grant = self.grant("graph.view")
+        self._analysed()
+        rows = self.con.execute(
+            """
+            WITH hidden AS (
+                SELECT DISTINCT e.group_id FROM network_group_evidence e
+                LEFT JOIN memory.served_mentions sm ON sm.mention_id = e.mention_id
+                LEFT JOIN vis ON vis.label = sm.label
+                WHERE vis.label IS NULL
+            )
+            SELECT group_id, members, associates, offenders, contact_pairs, score, reasons
+            FROM network_groups WHERE group_id NOT IN (SELECT group_id FROM hidden)
+            ORDER BY score DESC, group_id
+            """
+        ).fetchall()
+        shown = [r[0] for r in rows]
+        people = self.con.execute(
+            """SELECT group_id, entity_id, role, rank, score, offences, broker, reasons
+            FROM network_group_members WHERE group_id IN (SELECT unnest($g::VARCHAR[]))
+            ORDER BY group_id, rank""",
+            {"g": shown},
+        ).fetchall()
+        labels = self._labels(p[1] for p in people)
+        by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for group_id, entity_id, role, rank, score, offences, broker, reasons in people:
+            by_group[group_id].append(
+                {
+                    "id": entity_id,
+                    "label": labels.get(entity_id, ("person", entity_id))[1],
+                    "role": role,
+                    "rank": int(rank),
+                    "score": round(float(score), 3),
+                    "offences": int(offences),
+                    "broker": bool(broker),
+                    "reasons": reasons,
+                }
+            )
+        items = [
+            {
+                "id": group_id,
+                "members": int(members),
+                "associates": int(associates),
+                "offenders": int(offenders),
+                "contact_pairs": int(pairs),
+                "score": round(float(score), 2),
+                "reasons": reasons,
+                "people": by_group[group_id],
+            }
+            for group_id, members, associates, offenders, pairs, score, reasons in rows
+        ]
+        self.audit(
+            grant,
+            action="network.groups",
+            detail={"groups": shown, "entities": [p[1] for p in people]},
+        )
+        return {"items": items}
+
+    def county_lines(self) -> dict[str, Any]:
+        """County lines with their handsets and controllers, as the principal may see
+        them; runners and cuckooed homes (exploitation of children and vulnerable adults)
+        only for roles that may view vulnerability flags."""
+        grant = self.grant("graph.view")
+        self._analysed()
+        safeguarding = self.principal.may("vulnerability.view")
+        hidden_lines = self._hidden("county_line_phones", "line_id")
+        hidden_people = self._hidden("county_line_people", "line_id || '/' || entity_id")
+        hidden_homes = self._hidden("county_line_addresses", "line_id || '/' || person_entity")
+        # where a line runs from and to rests on the controllers' addresses and the
+        # runners' missing records: without sight of them, the towns are not given
+        hidden_places = self._hidden(
+            "(SELECT line_id, place_mentions AS mentions FROM county_lines)", "line_id"
+        )
+        lines = [
+            (*r[:6], *((None, None, None) if r[0] in hidden_places else r[6:9]), r[9])
+            for r in self.con.execute(
+                """SELECT line_id, handsets, contacts, bulk_texts, first_seen::VARCHAR,
+                          last_seen::VARCHAR, hub_town, market_town, place_evidence, evidence
+                FROM county_lines ORDER BY line_id"""
+            ).fetchall()
+            if r[0] not in hidden_lines
+        ]
+        shown = [r[0] for r in lines]
+        phones = self.con.execute(
+            """SELECT line_id, phone_entity, number, handset, evidence FROM county_line_phones
+            WHERE line_id IN (SELECT unnest($l::VARCHAR[])) ORDER BY line_id, handset""",
+            {"l": shown},
+        ).fetchall()
+        people = [
+            r
+            for r in self.con.execute(
+                """SELECT line_id, entity_id, role, evidence FROM county_line_people
+                WHERE line_id IN (SELECT unnest($l::VARCHAR[])) ORDER BY line_id, role, 2""",
+                {"l": shown},
+            ).fetchall()
+            if f"{r[0]}/{r[1]}" not in hidden_people and (safeguarding or r[2] != "runner")
+        ]
+        homes = (
+            [
+                r
+                for r in self.con.execute(
+                    """SELECT line_id, person_entity, address, town, evidence
+                    FROM county_line_addresses
+                    WHERE line_id IN (SELECT unnest($l::VARCHAR[])) ORDER BY 1, 2""",
+                    {"l": shown},
+                ).fetchall()
+                if f"{r[0]}/{r[1]}" not in hidden_homes
+            ]
+            if safeguarding
+            else []
+        )
+        labels = self._labels([p[1] for p in people] + [h[1] for h in homes])
+        items = []
+        for line_id, handsets, contacts, bulk, first, last, hub, market, places, evidence in lines:
+            items.append(
+                {
+                    "id": line_id,
+                    "handsets": int(handsets),
+                    "contacts": int(contacts),
+                    "bulk_texts": int(bulk),
+                    "first_seen": first,
+                    "last_seen": last,
+                    "origin": hub,
+                    "market": market,
+                    "evidence": f"{evidence}; {places}" if places else evidence,
+                    "phones": [
+                        {"id": p[1], "number": p[2], "handset": int(p[3]), "evidence": p[4]}
+                        for p in phones
+                        if p[0] == line_id
+                    ],
+                    "people": [
+                        {
+                            "id": p[1],
+                            "label": labels.get(p[1], ("person", p[1]))[1],
+                            "role": p[2],
+                            "evidence": p[3],
+                        }
+                        for p in people
+                        if p[0] == line_id
+                    ],
+                    "cuckooed": [
+                        {
+                            "person": h[1],
+                            "label": labels.get(h[1], ("person", h[1]))[1],
+                            "address": h[2],
+                            "town": h[3],
+                            "evidence": h[4],
+                        }
+                        for h in homes
+                        if h[0] == line_id
+                    ],
+                }
+            )
+        flows: dict[tuple[str, str], int] = defaultdict(int)
+        for item in items:
+            if item["origin"] and item["market"]:
+                flows[(item["origin"], item["market"])] += 1
+        self.audit(
+            grant,
+            action="network.county_lines",
+            detail={
+                "lines": shown,
+                "entities": sorted({p[1] for p in people} | {h[1] for h in homes}),
+            },
+        )
+        return {
+            "items": items,
+            "flows": [
+                {"origin": o, "market": m, "lines": n} for (o, m), n in sorted(flows.items())
+            ],
+            "safeguarding_shown": safeguarding,
+        }
 
     # -- documents, events, the map --------------------------------------------
 

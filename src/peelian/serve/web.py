@@ -67,6 +67,8 @@ NAV: SectionLinks = [
     ("/search", "Search", "search"),
     ("/quick", "Quick check", "search"),
     ("/network", "Network", "graph.view"),
+    ("/networks/groups", "Groups", "graph.view"),
+    ("/networks/county-lines", "County lines", "graph.view"),
     ("/map", "Map", "map.view"),
     ("/dashboard", "Dashboard", "dashboard.view"),
     ("/quality", "Data quality", "dashboard.view"),
@@ -355,6 +357,16 @@ def network_page(
 ) -> Response:
     reads.grant("graph.view")
     return render(request, "network.html", {"ids": ids or []})
+
+
+@web_router.get("/networks/groups")
+def groups_page(request: Request, reads: PageReads) -> Response:
+    return render(request, "groups.html", {"d": reads.groups()})
+
+
+@web_router.get("/networks/county-lines")
+def county_lines_page(request: Request, reads: PageReads) -> Response:
+    return render(request, "county_lines.html", {"d": reads.county_lines()})
 
 
 @web_router.get("/map")

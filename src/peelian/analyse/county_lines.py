@@ -1,0 +1,662 @@
+"""County lines: deal-line phones, the lines they make, their controllers, runners and
+cuckooed addresses, and where the drugs go (origin -> market).
+
+From the call records in the entity graph (`called` evidence) and the people around
+them:
+
+1. **Deal-line phones**: a number in contact with many distinct numbers
+   (`LineRules.min_contacts`) that sends bulk texts (`min_bursts` times, at least
+   `burst_recipients` different numbers texted within `burst_seconds`).
+2. **Lines**: deal-line phones whose contacts overlap (a new handset texting the
+   old one's customers) are one line that rotated its handset; the handsets are
+   listed in order of use.
+3. **Handlers**: numbers the line phones *ring* (voice calls made by the line, not
+   to it) on several occasions: buyers ring the line and get bulk texts, whereas the
+   line rings its controller and runners. The people recorded with those numbers are
+   the line's controllers (adults) and runners (under 18 then).
+4. **Runners** also include children named in intelligence reports together with a
+   controller of the line (reports about the line name the controller and runner).
+5. **Market**: the towns the runners were found in when missing, other than the
+   town the controller lives in (the line's hub).
+6. **Cuckooed addresses**: the home of an adult named in intelligence with the
+   line's runners or controller, who is known to adult social care (a referral) or
+   is named with them in more than one report; the flag lists the referrals
+   ("unknown visitors at address") and the people newly seen with them.
+
+Every flag carries its evidence as text an analyst can read, and the mention ids
+behind it (`evidence` lists) so the server can withhold a flag whose evidence the
+reader may not see.
+
+Tables: `county_lines`, `county_line_phones`, `county_line_people` (controllers and
+runners, `county_line_runners` a view of the runners), `county_line_addresses`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from peelian.analyse.network import insert_rows, offences_by_person
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """Thresholds of the county-lines indicators (configurable)."""
+
+    min_contacts: int = 30  # distinct numbers in contact with a deal-line phone
+    burst_seconds: int = 300
+    burst_recipients: int = 10  # different numbers texted within burst_seconds
+    min_bursts: int = 2
+    rotation_shared: int = 10  # contacts two handsets of one line share, at least
+    rotation_jaccard: float = 0.2
+    handler_calls: int = 3  # voice calls the line makes to a number: a handler
+    market_found: int = 2  # times a missing child is found in the line's market town
+    adult_age: int = 18
+
+
+TABLES = """
+CREATE OR REPLACE TABLE county_lines (
+    line_id VARCHAR NOT NULL, handsets INTEGER NOT NULL, contacts INTEGER NOT NULL,
+    bulk_texts INTEGER NOT NULL, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,
+    hub_town VARCHAR, market_town VARCHAR, controllers INTEGER NOT NULL,
+    runners INTEGER NOT NULL, cuckooed INTEGER NOT NULL, evidence VARCHAR NOT NULL,
+    place_evidence VARCHAR, place_mentions VARCHAR[] NOT NULL
+);
+CREATE OR REPLACE TABLE county_line_phones (
+    line_id VARCHAR NOT NULL, phone_entity VARCHAR NOT NULL, number VARCHAR,
+    handset INTEGER NOT NULL, contacts INTEGER NOT NULL, bursts INTEGER NOT NULL,
+    first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, evidence VARCHAR NOT NULL,
+    mentions VARCHAR[] NOT NULL
+);
+CREATE OR REPLACE TABLE county_line_people (
+    line_id VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, role VARCHAR NOT NULL,
+    evidence VARCHAR NOT NULL, mentions VARCHAR[] NOT NULL
+);
+CREATE OR REPLACE VIEW county_line_runners AS
+SELECT line_id, entity_id, evidence, mentions FROM county_line_people WHERE role = 'runner';
+CREATE OR REPLACE TABLE county_line_addresses (
+    line_id VARCHAR NOT NULL, address_entity VARCHAR, person_entity VARCHAR NOT NULL,
+    address VARCHAR, postcode VARCHAR, house_number VARCHAR, flat VARCHAR, town VARCHAR,
+    evidence VARCHAR NOT NULL, mentions VARCHAR[] NOT NULL
+);
+"""
+
+
+def _calls(con: duckdb.DuckDBPyConnection) -> None:
+    """`cl_calls(a, b, called_at, sms, m_a, m_b)`: each call or text between two phone entities."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cl_calls AS
+        SELECT g.a, g.b, g.happened AS called_at,
+               coalesce(upper(ev.attributes['call_type']) = 'SMS', false) AS sms,
+               g.m_a, g.m_b
+        FROM graph_evidence g
+        JOIN mentions m ON m.mention_id = g.m_a
+        LEFT JOIN mentions me ON me.source = m.source AND me.row_id = m.row_id
+             AND me.kind = 'event' AND me.event_type = 'phone_call'
+        LEFT JOIN event ev ON ev.mention_id = me.mention_id
+        WHERE g.relation = 'called' AND g.a_type = 'phone' AND g.b_type = 'phone'"""
+    )
+
+
+def _deal_phones(con: duckdb.DuckDBPyConnection, rules: LineRules) -> list[tuple[Any, ...]]:
+    return con.execute(
+        f"""
+        WITH ends AS (
+            SELECT a AS phone, b AS other, called_at FROM cl_calls
+            UNION ALL SELECT b, a, called_at FROM cl_calls
+        ),
+        stats AS (
+            SELECT phone, count(DISTINCT other) AS contacts, min(called_at) AS first_seen,
+                   max(called_at) AS last_seen
+            FROM ends GROUP BY phone
+        ),
+        bursts AS (
+            SELECT a AS phone, count(*) AS bursts FROM (
+                SELECT a, epoch(called_at)::BIGINT // {rules.burst_seconds} AS slot
+                FROM cl_calls WHERE sms
+                GROUP BY ALL HAVING count(DISTINCT b) >= {rules.burst_recipients})
+            GROUP BY a
+        )
+        SELECT s.phone, s.contacts, b.bursts, s.first_seen::VARCHAR, s.last_seen::VARCHAR
+        FROM stats s JOIN bursts b USING (phone)
+        WHERE s.contacts >= {rules.min_contacts} AND b.bursts >= {rules.min_bursts}
+        ORDER BY s.first_seen, s.phone
+        """
+    ).fetchall()
+
+
+def _lines(con: duckdb.DuckDBPyConnection, phones: list[str], rules: LineRules) -> list[list[str]]:
+    """Deal-line phones grouped into lines by the customers they share (handset rotation)."""
+    if not phones:
+        return []
+    pairs = con.execute(
+        f"""
+        WITH c AS (
+            SELECT DISTINCT phone, other FROM (
+                SELECT a AS phone, b AS other FROM cl_calls UNION ALL
+                SELECT b, a FROM cl_calls)
+            WHERE phone IN (SELECT unnest($phones::VARCHAR[]))
+        ),
+        n AS (SELECT phone, count(*) AS k FROM c GROUP BY phone)
+        SELECT x.phone, y.phone FROM c x JOIN c y ON y.other = x.other AND x.phone < y.phone
+        JOIN n nx ON nx.phone = x.phone JOIN n ny ON ny.phone = y.phone
+        GROUP BY x.phone, y.phone, nx.k, ny.k
+        HAVING count(*) >= {rules.rotation_shared}
+           AND count(*) / (nx.k + ny.k - count(*)) >= {rules.rotation_jaccard}
+        """,
+        {"phones": phones},
+    ).fetchall()
+    parent = {p: p for p in phones}
+
+    def find(p: str) -> str:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for x, y in pairs:
+        rx, ry = find(str(x)), find(str(y))
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for p in phones:  # phones are in order of first use
+        groups[find(p)].append(p)
+    return list(groups.values())
+
+
+def _age(dob: str | None, on: dt.date) -> int | None:
+    if not dob:
+        return None
+    try:
+        born = dt.date.fromisoformat(dob[:10])
+    except ValueError:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value[:10]) if value else None
+
+
+def find_county_lines(
+    con: duckdb.DuckDBPyConnection, rules: LineRules | None = None
+) -> dict[str, int]:
+    """Write the county-lines tables; counts of lines, phones, people and addresses."""
+    rules = rules or LineRules()
+    con.execute(TABLES)
+    _calls(con)
+    found = _deal_phones(con, rules)
+    stats = {str(p): (int(c), int(b), f, last) for p, c, b, f, last in found}
+    lines = _lines(con, list(stats), rules)
+    numbers = dict(
+        con.execute(
+            """SELECT entity_id, arg_max(value, seen) FROM golden_values
+            WHERE entity_type = 'phone' AND field = 'number' GROUP BY 1"""
+        ).fetchall()
+    )
+    dobs = dict(
+        con.execute(
+            """SELECT entity_id, arg_max(value, chosen::INTEGER * 1000000 + seen)
+            FROM golden_values WHERE entity_type = 'person' AND field = 'date_of_birth'
+            GROUP BY 1"""
+        ).fetchall()
+    )
+    homes = _homes(con)
+    # first pass: each line's controllers and runners, so that no line takes another's
+    # runner or controller for a cuckooed adult
+    people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]] = {}
+    markets: dict[str, tuple[str | None, str | None, str, list[str]]] = {}
+    for number, handsets in enumerate(lines, start=1):
+        line_id = f"L{number:04d}"
+        controllers, runners = _line_people(con, handsets, numbers, dobs, rules)
+        hub_towns = Counter(homes[c][1] for c in controllers if c in homes)
+        hub_towns.pop(None, None)
+        hub_town = hub_towns.most_common(1)[0][0] if hub_towns else None
+        market, market_text, place_mentions = _market(con, list(runners), hub_town)
+        place_mentions += _one_per_label(
+            con,
+            [
+                str(m)
+                for (m,) in con.execute(
+                    """SELECT m_a FROM graph_evidence WHERE relation = 'lives_at'
+                    AND a IN (SELECT unnest($c::VARCHAR[]))""",
+                    {"c": list(controllers)},
+                ).fetchall()
+            ],
+        )
+        people_of[line_id] = (controllers, runners)
+        markets[line_id] = (hub_town, market, market_text, sorted(set(place_mentions)))
+    _add_market_runners(con, people_of, markets, dobs, rules)
+    line_people = {p for c, r in people_of.values() for p in (*c, *r)}
+    offences = offences_by_person(con)
+    phone_rows: list[dict[str, Any]] = []
+    people_rows: list[dict[str, Any]] = []
+    address_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    for number, handsets in enumerate(lines, start=1):
+        line_id = f"L{number:04d}"
+        first = min(stats[p][2] for p in handsets)
+        last = max(stats[p][3] for p in handsets)
+        contacts = _line_contacts(con, handsets)
+        bulk = sum(stats[p][1] for p in handsets)
+        for k, p in enumerate(handsets, start=1):
+            c, b, f, la = stats[p]
+            phone_rows.append(
+                {
+                    "line_id": line_id,
+                    "phone_entity": p,
+                    "number": numbers.get(p),
+                    "handset": k,
+                    "contacts": c,
+                    "bursts": b,
+                    "first_seen": f,
+                    "last_seen": la,
+                    "evidence": (
+                        f"{numbers.get(p, p)} in contact with {c} distinct numbers between "
+                        f"{f[:10]} and {la[:10]}; {b} bulk texts to {rules.burst_recipients}+ "
+                        f"numbers within {rules.burst_seconds // 60} minutes"
+                        + (f"; handset {k} of {len(handsets)} of the line" if k > 1 else "")
+                    ),
+                    "mentions": _label_mentions(con, p),
+                }
+            )
+        controllers, runners = people_of[line_id]
+        hub_town, market, market_text, place_mentions = markets[line_id]
+        cuckooed = _cuckooed(
+            con,
+            list(runners) + list(controllers),
+            set(runners) | set(controllers) | line_people,
+            dobs,
+            offences,
+            rules,
+        )
+        for role, people in (("controller", controllers), ("runner", runners)):
+            for person, entry in sorted(people.items()):
+                people_rows.append(
+                    {
+                        "line_id": line_id,
+                        "entity_id": person,
+                        "role": role,
+                        "evidence": "; ".join(entry["evidence"]),
+                        "mentions": sorted(set(entry["mentions"])),
+                    }
+                )
+        for person, entry in sorted(cuckooed.items()):
+            home = homes.get(person)
+            address_rows.append(
+                {
+                    "line_id": line_id,
+                    "address_entity": home[0] if home else None,
+                    "person_entity": person,
+                    "address": home[2] if home else None,
+                    "postcode": home[3] if home else None,
+                    "house_number": home[4] if home else None,
+                    "flat": home[5] if home else None,
+                    "town": home[1] if home else None,
+                    "evidence": "; ".join(entry["evidence"]),
+                    "mentions": sorted(set(entry["mentions"])),
+                }
+            )
+        line_rows.append(
+            {
+                "line_id": line_id,
+                "handsets": len(handsets),
+                "contacts": contacts,
+                "bulk_texts": bulk,
+                "first_seen": first,
+                "last_seen": last,
+                "hub_town": hub_town,
+                "market_town": market,
+                "controllers": len(controllers),
+                "runners": len(runners),
+                "cuckooed": len(cuckooed),
+                "evidence": (
+                    f"{len(handsets)} handsets in turn, {contacts} distinct contacts, "
+                    f"{bulk} bulk texts, {first[:10]} to {last[:10]}"
+                ),
+                "place_evidence": market_text or None,
+                "place_mentions": place_mentions,
+            }
+        )
+    insert_rows(con, "county_lines", line_rows)
+    insert_rows(con, "county_line_phones", phone_rows)
+    insert_rows(con, "county_line_people", people_rows)
+    insert_rows(con, "county_line_addresses", address_rows)
+    con.execute("DROP TABLE cl_calls")
+    return {
+        "lines": len(line_rows),
+        "phones": len(phone_rows),
+        "controllers": sum(1 for r in people_rows if r["role"] == "controller"),
+        "runners": sum(1 for r in people_rows if r["role"] == "runner"),
+        "cuckooed": len(address_rows),
+    }
+
+
+def _line_people(
+    con: duckdb.DuckDBPyConnection,
+    handsets: list[str],
+    numbers: dict[str, str],
+    dobs: dict[str, str],
+    rules: LineRules,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The line's controllers and runners, each with evidence and mentions: the people
+    on the numbers the line rings (adults control, children run), and children named in
+    intelligence with a controller (their age when first named with them)."""
+    controllers: dict[str, dict[str, Any]] = {}
+    runners: dict[str, dict[str, Any]] = {}
+    handlers = _handlers(con, handsets, rules)
+    for person, phone, calls, when, mention, holder in handlers:
+        age = _age(dobs.get(person), _date(when) or dt.date.today())
+        text = f"rung {calls} times by the line from {numbers.get(phone, phone)}"
+        # the line rings its controller and its runners: the adult is the controller;
+        # someone of unknown age is taken for a runner (controllers are known nominals)
+        target = controllers if age is not None and age >= rules.adult_age else runners
+        entry = target.setdefault(person, {"evidence": [], "mentions": []})
+        entry["evidence"].append(
+            text + (f" (aged {age} then)" if age is not None else " (age unknown)")
+        )
+        entry["mentions"] += [mention, holder]
+    for person, reports, when, mention in _named_with(con, list(controllers)):
+        age = _age(dobs.get(person), _date(when) or dt.date.today())
+        if person in controllers or age is None or age >= rules.adult_age:
+            continue
+        entry = runners.setdefault(person, {"evidence": [], "mentions": []})
+        entry["evidence"].append(
+            f"a child (aged {age}) named with the line's controller in {reports} "
+            "intelligence reports"
+        )
+        entry["mentions"].append(mention)
+    return controllers, runners
+
+
+def _label_mentions(con: duckdb.DuckDBPyConnection, entity_id: str) -> list[str]:
+    """One of the entity's mentions per security label: a reader who may see these may
+    see every record the flag rests on."""
+    return [
+        str(m)
+        for (m,) in con.execute(
+            """SELECT min(m.mention_id)
+            FROM entity_membership em JOIN mentions m ON m.mention_id = em.mention_id
+            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            WHERE em.entity_id = $e AND m.deleted_at IS NULL
+            GROUP BY sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1""",
+            {"e": entity_id},
+        ).fetchall()
+    ]
+
+
+def _line_contacts(con: duckdb.DuckDBPyConnection, handsets: list[str]) -> int:
+    row = con.execute(
+        """SELECT count(DISTINCT other) FROM (
+            SELECT b AS other FROM cl_calls WHERE a IN (SELECT unnest($h::VARCHAR[]))
+            UNION ALL SELECT a FROM cl_calls WHERE b IN (SELECT unnest($h::VARCHAR[])))
+        WHERE other NOT IN (SELECT unnest($h::VARCHAR[]))""",
+        {"h": handsets},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _handlers(
+    con: duckdb.DuckDBPyConnection, handsets: list[str], rules: LineRules
+) -> list[tuple[str, str, int, str, str, str]]:
+    """(person, their phone, voice calls from the line, first call, a call mention, a
+    mention of the record giving the person that phone) for the
+    numbers the line rings by voice at least `handler_calls` times."""
+    rows = con.execute(
+        f"""
+        WITH rung AS (
+            SELECT b AS phone, count(*) AS calls, min(called_at)::VARCHAR AS first,
+                   min(m_b) AS mention
+            FROM cl_calls
+            WHERE a IN (SELECT unnest($h::VARCHAR[])) AND NOT sms
+              AND b NOT IN (SELECT unnest($h::VARCHAR[]))
+            GROUP BY b HAVING count(*) >= {rules.handler_calls}
+        )
+        SELECT CASE WHEN e.a_type = 'person' THEN e.a ELSE e.b END AS person, r.phone, r.calls,
+               r.first, r.mention, min(e.m_a) AS holder
+        FROM rung r JOIN graph_evidence e
+          ON (e.b = r.phone AND e.a_type = 'person') OR (e.a = r.phone AND e.b_type = 'person')
+        GROUP BY ALL ORDER BY 1, 2
+        """,
+        {"h": handsets},
+    ).fetchall()
+    return [(str(p), str(ph), int(n), str(w), str(m), str(h)) for p, ph, n, w, m, h in rows]
+
+
+def _named_with(
+    con: duckdb.DuckDBPyConnection, people: list[str]
+) -> list[tuple[str, int, str, str]]:
+    """People named in intelligence reports with any of `people`: (person, reports, first
+    report date, a report mention)."""
+    if not people:
+        return []
+    rows = con.execute(
+        """
+        WITH ev AS (
+            SELECT CASE WHEN a IN (SELECT unnest($p::VARCHAR[])) THEN b ELSE a END AS other,
+                   m_via, happened
+            FROM graph_evidence
+            WHERE relation = 'named_together'
+              AND (a IN (SELECT unnest($p::VARCHAR[])) OR b IN (SELECT unnest($p::VARCHAR[])))
+        )
+        SELECT other, count(DISTINCT m_via), min(happened)::VARCHAR, min(m_via)
+        FROM ev WHERE other NOT IN (SELECT unnest($p::VARCHAR[])) GROUP BY other ORDER BY 1
+        """,
+        {"p": people},
+    ).fetchall()
+    return [(str(o), int(n), str(w), str(m)) for o, n, w, m in rows]
+
+
+def _homes(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[str, tuple[str, str | None, str | None, str | None, str | None, str | None]]:
+    """Each person's most recorded address: (address entity, town, text, postcode, house
+    number, flat)."""
+    rows = con.execute(
+        """
+        WITH lived AS (
+            SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
+                   CASE WHEN a_type = 'person' THEN b ELSE a END AS address,
+                   evidence, last_seen
+            FROM graph_edges WHERE relation = 'lives_at'
+        ),
+        best AS (
+            SELECT person, arg_max(address, evidence * 1e12 + epoch(coalesce(last_seen,
+                   TIMESTAMPTZ '1970-01-01'))) AS address
+            FROM lived GROUP BY person
+        ),
+        places AS (
+            SELECT em.entity_id AS address, mode(p.town) AS town, mode(p.text) AS text,
+                   mode(p.postcode) AS postcode, mode(p.house_number) AS house_number,
+                   mode(p.flat) AS flat
+            FROM entity_membership em JOIN place p ON p.mention_id = em.mention_id
+            WHERE em.entity_type = 'address' AND em.entity_id IN (SELECT address FROM best)
+            GROUP BY 1
+        )
+        SELECT b.person, b.address, pl.town, pl.text, pl.postcode, pl.house_number, pl.flat
+        FROM best b LEFT JOIN places pl USING (address)
+        """
+    ).fetchall()
+    return {str(r[0]): (str(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+
+def _market(
+    con: duckdb.DuckDBPyConnection, runners: list[str], hub_town: str | None
+) -> tuple[str | None, str, list[str]]:
+    """The town the runners were found in when missing, away from the hub town; the
+    text saying so, and the records it rests on (one per security label)."""
+    if not runners:
+        return None, "", []
+    rows = con.execute(
+        """
+        SELECT upper(p.town), count(*), list(DISTINCT f.from_mention)
+        FROM links f
+        JOIN entity_membership em ON em.mention_id = f.from_mention
+        JOIN place p ON p.mention_id = f.to_mention
+        WHERE f.type = 'FOUND_AT' AND f.deleted_at IS NULL AND p.town IS NOT NULL
+          AND em.entity_id IN (SELECT unnest($r::VARCHAR[]))
+        GROUP BY 1 ORDER BY 2 DESC, 1
+        """,
+        {"r": runners},
+    ).fetchall()
+    total = sum(int(n) for _, n, _m in rows)
+    away = [(str(t), int(n)) for t, n, _m in rows if not hub_town or str(t) != hub_town.upper()]
+    if not away:
+        return None, "", []
+    town, n = away[0]
+    mentions = _one_per_label(con, [str(m) for *_, ms in rows for m in ms])
+    return (
+        town,
+        f"runners found in {town.title()} {n} of {total} times they were found after going "
+        "missing" + (f", {hub_town.title()} being the controllers' home" if hub_town else ""),
+        mentions,
+    )
+
+
+def _one_per_label(con: duckdb.DuckDBPyConnection, mentions: list[str]) -> list[str]:
+    """One of `mentions` per security label (what a reader must be able to see)."""
+    if not mentions:
+        return []
+    return [
+        str(m)
+        for (m,) in con.execute(
+            """SELECT min(m.mention_id) FROM mentions m
+            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            WHERE m.mention_id IN (SELECT unnest($m::VARCHAR[]))
+            GROUP BY sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1""",
+            {"m": mentions},
+        ).fetchall()
+    ]
+
+
+def _add_market_runners(
+    con: duckdb.DuckDBPyConnection,
+    people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
+    markets: dict[str, tuple[str | None, str | None, str, list[str]]],
+    dobs: dict[str, str],
+    rules: LineRules,
+) -> None:
+    """Children found again and again in a line's market town after going missing are
+    its runners. Where several lines supply one town, a child goes to the lines whose
+    people they are linked to (named, arrested, living with...), else to each line into
+    the town, saying so."""
+    into: dict[str, list[str]] = defaultdict(list)
+    for line_id, (_hub, market, _text, _m) in markets.items():
+        if market:
+            into[market].append(line_id)
+    for market, line_ids in sorted(into.items()):
+        found = _found_in(con, market, rules)
+        children = []
+        for person, times, first_found, mention in found:
+            age = _age(dobs.get(person), _date(first_found) or dt.date.today())
+            if age is not None and age >= rules.adult_age:
+                continue
+            if any(person in people_of[line][0] for line in line_ids):
+                continue  # a controller of a line into the town
+            children.append((person, times, age, mention))
+        tied = _ties(con, [c[0] for c in children]) if len(line_ids) > 1 else {}
+        for person, times, age, mention in children:
+            lines_here = [
+                line
+                for line in line_ids
+                if tied.get(person, set()) & (set(people_of[line][0]) | set(people_of[line][1]))
+            ] or line_ids
+            share = (
+                f" (one of {len(line_ids)} lines into {market.title()}; not linked to any"
+                " line's people)"
+                if len(lines_here) > 1
+                else ""
+            )
+            for line in lines_here:
+                entry = people_of[line][1].setdefault(person, {"evidence": [], "mentions": []})
+                entry["evidence"].append(
+                    f"found in {market.title()}, the line's market, {times} times after going "
+                    "missing" + (f" (aged {age} the first time)" if age is not None else "") + share
+                )
+                entry["mentions"].append(mention)
+
+
+def _ties(con: duckdb.DuckDBPyConnection, people: list[str]) -> dict[str, set[str]]:
+    """The people each of `people` is directly related to (any person-person relation)."""
+    ties: dict[str, set[str]] = defaultdict(set)
+    for a, b in con.execute(
+        """SELECT a, b FROM graph_edges WHERE a_type = 'person' AND b_type = 'person'
+        AND (a IN (SELECT unnest($p::VARCHAR[])) OR b IN (SELECT unnest($p::VARCHAR[])))""",
+        {"p": people},
+    ).fetchall():
+        ties[str(a)].add(str(b))
+        ties[str(b)].add(str(a))
+    return ties
+
+
+def _found_in(
+    con: duckdb.DuckDBPyConnection, town: str, rules: LineRules
+) -> list[tuple[str, int, str, str]]:
+    """People found in `town` at least `market_found` times after going missing: (person,
+    times, first found, a missing-episode mention)."""
+    rows = con.execute(
+        """
+        SELECT em.entity_id, count(DISTINCT f.from_mention),
+               min(coalesce(ev.end, ev.start, ev.occurred))::VARCHAR, min(ev.mention_id)
+        FROM links f
+        JOIN entity_membership em ON em.mention_id = f.from_mention
+        JOIN place p ON p.mention_id = f.to_mention
+        LEFT JOIN links pt ON pt.from_mention = f.from_mention AND pt.type = 'PARTY_TO'
+             AND pt.deleted_at IS NULL
+        LEFT JOIN event ev ON ev.mention_id = pt.to_mention
+        WHERE f.type = 'FOUND_AT' AND f.deleted_at IS NULL AND upper(p.town) = $town
+        GROUP BY 1 HAVING count(DISTINCT f.from_mention) >= $times ORDER BY 1
+        """,
+        {"town": town.upper(), "times": rules.market_found},
+    ).fetchall()
+    return [(str(p), int(n), str(w), str(m)) for p, n, w, m in rows]
+
+
+def _cuckooed(
+    con: duckdb.DuckDBPyConnection,
+    line_people: list[str],
+    exclude: set[str],
+    dobs: dict[str, str],
+    offences: dict[str, int],
+    rules: LineRules,
+) -> dict[str, dict[str, Any]]:
+    """Adults named with the line's people who are known to adult social care, or who are
+    named with them repeatedly and are not offenders themselves: their homes are likely
+    cuckooed. People in `exclude` (the lines' controllers and runners) are not."""
+    found: dict[str, dict[str, Any]] = {}
+    named = _named_with(con, line_people)
+    if not named:
+        return found
+    candidates = [p for p, *_ in named]
+    referrals: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for person, concern, when, mention in con.execute(
+        """
+        SELECT em.entity_id, ev.attributes['concern'],
+               coalesce(ev.occurred, ev.start, ev.recorded)::VARCHAR, ev.mention_id
+        FROM links l JOIN entity_membership em ON em.mention_id = l.from_mention
+        JOIN event ev ON ev.mention_id = l.to_mention
+        WHERE l.type = 'PARTY_TO' AND l.role = 'subject' AND ev.event_type = 'referral'
+          AND l.deleted_at IS NULL AND em.entity_id IN (SELECT unnest($c::VARCHAR[]))
+          AND ev.attributes['partner_agency'] ILIKE '%adult%'
+        """,
+        {"c": candidates},
+    ).fetchall():
+        referrals[str(person)].append((str(concern), str(when)[:10], str(mention)))
+    for person, reports, when, mention in named:
+        age = _age(dobs.get(person), _date(when) or dt.date.today())
+        if person in exclude or (age is not None and age < rules.adult_age):
+            continue
+        refs = referrals.get(person, [])
+        # without a referral, repeated reports about an adult who is not an offender
+        if not refs and (reports < 2 or offences.get(person, 0) > 0):
+            continue
+        evidence = [
+            f"named with the line's runners or controller in {reports} intelligence reports"
+        ]
+        evidence += [f"adult social care referral {d}: {c}" for c, d, _ in refs]
+        found[person] = {"evidence": evidence, "mentions": [mention] + [m for *_, m in refs]}
+    return found

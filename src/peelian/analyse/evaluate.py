@@ -1,0 +1,242 @@
+"""`peelian eval network`: groups, county lines, runners and cuckooed addresses against
+the synthetic truth (`truth/ocg_members.parquet`, `truth/county_lines.json`).
+
+Entities are tied to true people through their mentions (`truth/mentions.parquet`,
+the same join as `peelian eval resolve`): an entity is the person most of its
+mentions are. A true person the hub never recorded can't be found by any analytic,
+so recall counts only people with at least one entity ("known to the hub"); the
+report also says how many were unknown.
+
+- Organised crime groups: each true group is paired with the reported group holding
+  most of its members; member precision is the share of that group's people who are
+  members, member recall the share of the known members it holds. Adjusted Rand index
+  over the people who are members of a true or a reported group, everyone else in a
+  group of their own.
+- County lines: a reported line is right when most of its deal phones are deal phones
+  of one true line; line recall is the share of true lines so found (lines whose
+  phones the call records never show count as missed).
+- Runners: children flagged as a line's runners against the true runners.
+- Cuckooed addresses: a flag names the home by its occupant (the vulnerable adult) and,
+  where the hub holds one, the address; it is right when the occupant is a true victim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from peelian.resolve.evaluate import TruthError, load_truth
+
+
+@dataclass
+class GroupScore:
+    ocg_id: str
+    members: int  # true members
+    known: int  # of which the hub knows
+    matched_group: str | None
+    group_size: int
+    overlap: int
+
+    @property
+    def precision(self) -> float:
+        return self.overlap / self.group_size if self.group_size else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.overlap / self.known if self.known else 0.0
+
+
+@dataclass
+class Rate:
+    found: int
+    total: int
+
+    @property
+    def value(self) -> float:
+        return self.found / self.total if self.total else 0.0
+
+
+@dataclass
+class NetworkEvaluation:
+    groups: list[GroupScore]
+    reported_groups: int
+    ari: float
+    line_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    line_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    runner_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    runner_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    cuckooed_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    cuckooed_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def member_precision(self) -> float:
+        scored = [g for g in self.groups if g.known]
+        return sum(g.precision for g in scored) / len(scored) if scored else 0.0
+
+    @property
+    def member_recall(self) -> float:
+        scored = [g for g in self.groups if g.known]
+        return sum(g.recall for g in scored) / len(scored) if scored else 0.0
+
+
+def entity_people(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, str]:
+    """Each person entity -> the true person most of its mentions are."""
+    load_truth(con, truth, "person")
+    rows = con.execute(
+        """SELECT predicted, arg_max(truth, n) FROM (
+               SELECT predicted, truth, count(*) AS n FROM eval_pairs GROUP BY ALL)
+           GROUP BY 1"""
+    ).fetchall()
+    return {str(e): str(p) for e, p in rows}
+
+
+def _ari(truth_labels: list[str | None], predicted_labels: list[str | None]) -> float:
+    import igraph as ig
+
+    def numbered(labels: list[str | None]) -> list[int]:
+        codes: dict[str, int] = {}
+        out = []
+        for k, label in enumerate(labels):
+            key = label if label is not None else f"\0{k}"  # unassigned: a group of one
+            out.append(codes.setdefault(key, len(codes)))
+        return out
+
+    if len(truth_labels) < 2:
+        return 0.0
+    return float(
+        ig.compare_communities(numbered(truth_labels), numbered(predicted_labels), method="ari")
+    )
+
+
+def evaluate_network(con: duckdb.DuckDBPyConnection, truth: Path) -> NetworkEvaluation:
+    """Score the hub's network tables against the truth folder."""
+    members_file = truth / "ocg_members.parquet"
+    if not members_file.exists():
+        raise TruthError(f"{truth} holds no ocg_members.parquet (not a synthetic force truth?)")
+    person_of = entity_people(con, truth)
+    known_people = set(person_of.values())
+    true_members = con.execute(
+        "SELECT ocg_id, person_id FROM read_parquet($f)", {"f": str(members_file)}
+    ).fetchall()
+    ocg_of = {str(p): str(o) for o, p in true_members}
+    by_ocg: dict[str, set[str]] = defaultdict(set)
+    for o, p in true_members:
+        by_ocg[str(o)].add(str(p))
+    reported: dict[str, set[str]] = defaultdict(set)
+    for group_id, entity_id in con.execute(
+        "SELECT group_id, entity_id FROM network_group_members WHERE role = 'member'"
+    ).fetchall():
+        # an entity the truth can't name is a wrong member: counted as someone else
+        reported[str(group_id)].add(person_of.get(str(entity_id), f"?{entity_id}"))
+    scores = []
+    for ocg_id in sorted(by_ocg):
+        members = by_ocg[ocg_id]
+        known = members & known_people
+        best, overlap = None, 0
+        for group_id, people in sorted(reported.items()):
+            o = len(people & known)
+            if o > overlap:
+                best, overlap = group_id, o
+        scores.append(
+            GroupScore(
+                ocg_id,
+                len(members),
+                len(known),
+                best,
+                len(reported[best]) if best else 0,
+                overlap,
+            )
+        )
+    group_of: dict[str, str] = {}
+    for group_id, people in reported.items():
+        for p in people:
+            group_of.setdefault(p, group_id)
+    universe = sorted((set(ocg_of) & known_people) | set(group_of))
+    ari = _ari([ocg_of.get(p) for p in universe], [group_of.get(p) for p in universe])
+    result = NetworkEvaluation(scores, len(reported), ari)
+    lines_file = truth / "county_lines.json"
+    if lines_file.exists() and _has_table(con, "county_lines"):
+        _score_lines(con, json.loads(lines_file.read_text(encoding="utf-8")), person_of, result)
+    return result
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
+        {"t": name},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _score_lines(
+    con: duckdb.DuckDBPyConnection,
+    lines: list[dict[str, Any]],
+    person_of: dict[str, str],
+    result: NetworkEvaluation,
+) -> None:
+    from peelian.standardise.contact import parse_phone
+
+    line_of_number: dict[str, str] = {}
+    for line in lines:
+        for p in line["deal_phones"]:
+            number = parse_phone(p["number"]).e164
+            if number:
+                line_of_number[number] = line["line_id"]
+    found: set[str] = set()
+    right = 0
+    reported = con.execute(
+        "SELECT line_id, list(number) FROM county_line_phones GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    true_line_of: dict[str, str] = {}
+    for line_id, numbers in reported:
+        votes = Counter(line_of_number.get(str(n)) for n in numbers)
+        best, n = votes.most_common(1)[0]
+        if best is not None and n * 2 > len(numbers):
+            right += 1
+            found.add(best)
+            true_line_of[str(line_id)] = best
+    result.line_precision = Rate(right, len(reported))
+    result.line_recall = Rate(len(found), len(lines))
+
+    runners = {r["person_id"] for line in lines for r in line["runners"]}
+    flagged = {
+        person_of.get(str(e), f"?{e}")
+        for (e,) in con.execute("SELECT entity_id FROM county_line_runners").fetchall()
+    }
+    known_runners = runners & set(person_of.values())
+    result.runner_recall = Rate(len(flagged & known_runners), len(known_runners))
+    result.runner_precision = Rate(len(flagged & runners), len(flagged))
+    if len(known_runners) < len(runners):
+        result.notes.append(
+            f"{len(runners) - len(known_runners)} of {len(runners)} runners never appear "
+            "in the hub's records and are left out of runner recall"
+        )
+
+    # a cuckooed home is named by its occupant (the vulnerable adult) and, where the hub
+    # holds it, the address: a flag is right when its occupant is a true victim
+    victims = {c["person_id"] for line in lines for c in line["cuckooed"]}
+    flagged_victims: set[str] = set()
+    without_address = 0
+    for person, address in con.execute(
+        "SELECT DISTINCT person_entity, address FROM county_line_addresses"
+    ).fetchall():
+        flagged_victims.add(person_of.get(str(person), f"?{person}"))
+        without_address += address is None
+    known_victims = victims & set(person_of.values())
+    result.cuckooed_precision = Rate(len(flagged_victims & victims), len(flagged_victims))
+    result.cuckooed_recall = Rate(len(flagged_victims & known_victims), len(known_victims))
+    if without_address:
+        result.notes.append(
+            f"{without_address} cuckooed flags name the occupant but no recorded address"
+        )
+    if len(known_victims) < len(victims):
+        result.notes.append(
+            f"{len(victims) - len(known_victims)} of {len(victims)} cuckooed occupants never "
+            "appear in the hub's records"
+        )
