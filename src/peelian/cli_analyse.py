@@ -153,6 +153,7 @@ def eval_network(
     for name, rate in (
         ("line precision", result.line_precision),
         ("line recall", result.line_recall),
+        ("market town right", result.market_right),
         ("runner precision", result.runner_precision),
         ("runner recall", result.runner_recall),
         ("cuckooed precision", result.cuckooed_precision),

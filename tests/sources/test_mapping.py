@@ -71,7 +71,7 @@ def test_both_presets_are_shipped() -> None:
 def test_load_mappings_reads_every_yaml_file_of_a_folder_in_name_order() -> None:
     mappings = load_mappings([SYNTH])
     assert [m.name for m in mappings] == sorted(p.stem for p in SYNTH.glob("*.yaml"))
-    assert len(mappings) == 10
+    assert len(mappings) == 11
 
 
 def test_defaults_are_filled_in() -> None:

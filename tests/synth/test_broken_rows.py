@@ -27,6 +27,7 @@ TEXT_SOURCES = {
     "sources/missing/missing_episodes.csv": ("missing", ",", "utf-8", None),
     "sources/partners/safeguarding_referrals.csv": ("referrals", ";", "cp1252", "Marking"),
     "sources/comms/call_records.csv": ("calls", ",", "utf-8", None),
+    "sources/comms/cell_sites.csv": ("cell_sites", ",", "utf-8", None),
     "sources/intelligence/intel_reports.jsonl": ("intelligence", None, "utf-8", "security_marking"),
 }
 KNOWN_MARKINGS = {"OFFICIAL", "OFFICIAL-SENSITIVE"}

@@ -94,6 +94,7 @@ def test_manifest_lists_every_file_with_rows_and_digest(force: Path) -> None:
         "partners/safeguarding_referrals.csv",
         "stop_search/stop_search.csv",
         "comms/call_records.csv",
+        "comms/cell_sites.csv",
     ):
         assert manifest["files"][f"sources/{source}"]["rows"] > 0, source
 

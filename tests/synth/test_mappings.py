@@ -23,6 +23,7 @@ SOURCES = (
     "intelligence",
     "anpr",
     "calls",
+    "cell_sites",
 )
 
 

@@ -55,6 +55,8 @@ class LineRules:
     rotation_jaccard: float = 0.2
     handler_calls: int = 3  # voice calls the line makes to a number: a handler
     market_found: int = 2  # times a missing child is found in the line's market town
+    located_contacts: int = 10  # contacts placed by cell sites before a market is named
+    market_share: float = 0.5  # of them in one postcode area, for it to be the market
     adult_age: int = 18
 
 
@@ -87,12 +89,15 @@ CREATE OR REPLACE TABLE county_line_addresses (
 
 
 def _calls(con: duckdb.DuckDBPyConnection) -> None:
-    """`cl_calls(a, b, called_at, sms, m_a, m_b)`: each call or text between two phone entities."""
+    """`cl_calls(a, b, called_at, sms, cell, m_a, m_b)`: each call or text between two
+    phone entities, with the cell serving the calling phone (a); `cl_cells(cell, area,
+    town, mention)`: where the cells are, from the operator's cell-site list (locations
+    whose reference is a cell id the calls name), with the postcode area of the site."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE cl_calls AS
         SELECT g.a, g.b, g.happened AS called_at,
                coalesce(upper(ev.attributes['call_type']) = 'SMS', false) AS sms,
-               g.m_a, g.m_b
+               ev.attributes['cell_id'] AS cell, g.m_a, g.m_b
         FROM graph_evidence g
         JOIN mentions m ON m.mention_id = g.m_a
         LEFT JOIN mentions me ON me.source = m.source AND me.row_id = m.row_id
@@ -100,6 +105,62 @@ def _calls(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN event ev ON ev.mention_id = me.mention_id
         WHERE g.relation = 'called' AND g.a_type = 'phone' AND g.b_type = 'phone'"""
     )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cl_cells AS
+        SELECT p.reference AS cell,
+               mode(regexp_extract(upper(p.postcode), '^[A-Z]{1,2}')) AS area,
+               mode(upper(p.town)) AS town, min(p.mention_id) AS mention
+        FROM place p JOIN mentions m ON m.mention_id = p.mention_id AND m.deleted_at IS NULL
+        WHERE p.kind = 'location' AND p.postcode IS NOT NULL
+          AND p.reference IN (SELECT DISTINCT cell FROM cl_calls WHERE cell IS NOT NULL)
+        GROUP BY p.reference"""
+    )
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a line's contacts call from: `located` of its contacts have calls through a
+    cell whose site is known, `share` of those in postcode `area` (`town`)."""
+
+    located: int
+    area: str | None
+    town: str | None
+    share: float
+    mentions: list[str]
+
+    def text(self, contacts: int) -> str:
+        if not self.located or self.area is None:
+            return ""
+        where = f"{self.area} postcode area" + (f" ({self.town.title()})" if self.town else "")
+        return (
+            f"{self.share:.0%} of the {self.located} of its {contacts} contacts located by "
+            f"their calls' cell sites are in the {where}"
+        )
+
+
+def _located(con: duckdb.DuckDBPyConnection, handsets: list[str]) -> Located:
+    """Where the contacts of `handsets` are, by the cells of the calls they make."""
+    rows = con.execute(
+        """
+        WITH placed AS (
+            SELECT c.a AS contact, x.area, x.town, x.mention
+            FROM cl_calls c JOIN cl_cells x ON x.cell = c.cell
+            WHERE c.b IN (SELECT unnest($h::VARCHAR[]))
+              AND c.a NOT IN (SELECT unnest($h::VARCHAR[]))
+        ),
+        per_contact AS (SELECT contact, mode(area) AS area FROM placed GROUP BY contact)
+        SELECT p.area, count(*) AS n,
+               (SELECT mode(town) FROM placed q WHERE q.area = p.area) AS town,
+               (SELECT list(DISTINCT mention) FROM placed q WHERE q.area = p.area) AS mentions
+        FROM per_contact p GROUP BY p.area ORDER BY n DESC, p.area
+        """,
+        {"h": handsets},
+    ).fetchall()
+    located = sum(int(n) for _a, n, _t, _m in rows)
+    if not rows:
+        return Located(0, None, None, 0.0, [])
+    area, n, town, mentions = rows[0]
+    return Located(located, area, town, int(n) / located, [str(m) for m in mentions or []])
 
 
 def _deal_phones(con: duckdb.DuckDBPyConnection, rules: LineRules) -> list[tuple[Any, ...]]:
@@ -217,6 +278,14 @@ def find_county_lines(
         hub_towns.pop(None, None)
         hub_town = hub_towns.most_common(1)[0][0] if hub_towns else None
         market, market_text, place_mentions = _market(con, list(runners), hub_town)
+        where = _located(con, handsets)
+        if where.located >= rules.located_contacts and where.share >= rules.market_share:
+            if where.town and (not hub_town or where.town != hub_town.upper()):
+                market = where.town
+            market_text = "; ".join(
+                filter(None, [where.text(_line_contacts(con, handsets)), market_text])
+            )
+            place_mentions += _one_per_label(con, where.mentions)
         place_mentions += _one_per_label(
             con,
             [
@@ -245,6 +314,8 @@ def find_county_lines(
         bulk = sum(stats[p][1] for p in handsets)
         for k, p in enumerate(handsets, start=1):
             c, b, f, la = stats[p]
+            where = _located(con, [p])
+            placed = where.text(c) if where.located >= rules.located_contacts else ""
             phone_rows.append(
                 {
                     "line_id": line_id,
@@ -259,9 +330,11 @@ def find_county_lines(
                         f"{numbers.get(p, p)} in contact with {c} distinct numbers between "
                         f"{f[:10]} and {la[:10]}; {b} bulk texts to {rules.burst_recipients}+ "
                         f"numbers within {rules.burst_seconds // 60} minutes"
+                        + (f"; {placed}" if placed else "")
                         + (f"; handset {k} of {len(handsets)} of the line" if k > 1 else "")
                     ),
-                    "mentions": _label_mentions(con, p),
+                    "mentions": _label_mentions(con, p)
+                    + (_one_per_label(con, where.mentions) if placed else []),
                 }
             )
         controllers, runners = people_of[line_id]
@@ -327,6 +400,7 @@ def find_county_lines(
     insert_rows(con, "county_line_people", people_rows)
     insert_rows(con, "county_line_addresses", address_rows)
     con.execute("DROP TABLE cl_calls")
+    con.execute("DROP TABLE cl_cells")
     return {
         "lines": len(line_rows),
         "phones": len(phone_rows),

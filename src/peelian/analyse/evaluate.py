@@ -14,7 +14,8 @@ report also says how many were unknown.
   group of their own.
 - County lines: a reported line is right when most of its deal phones are deal phones
   of one true line; line recall is the share of true lines so found (lines whose
-  phones the call records never show count as missed).
+  phones the call records never show count as missed). A right line's market is right
+  when it names the true line's market town (no market named counts as wrong).
 - Runners: children flagged as a line's runners against the true runners.
 - Cuckooed addresses: a flag names the home by its occupant (the vulnerable adult) and,
   where the hub holds one, the address; it is right when the occupant is a true victim.
@@ -68,6 +69,7 @@ class NetworkEvaluation:
     ari: float
     line_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     line_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    market_right: Rate = field(default_factory=lambda: Rate(0, 0))
     runner_recall: Rate = field(default_factory=lambda: Rate(0, 0))
     runner_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     cuckooed_precision: Rate = field(default_factory=lambda: Rate(0, 0))
@@ -203,6 +205,13 @@ def _score_lines(
             true_line_of[str(line_id)] = best
     result.line_precision = Rate(right, len(reported))
     result.line_recall = Rate(len(found), len(lines))
+    true_market = {line["line_id"]: str(line["market"]).upper() for line in lines}
+    markets = dict(con.execute("SELECT line_id, market_town FROM county_lines").fetchall())
+    named = [line for line in true_line_of if markets.get(line)]
+    result.market_right = Rate(
+        sum(1 for line in named if str(markets[line]).upper() == true_market[true_line_of[line]]),
+        len(true_line_of),
+    )
 
     runners = {r["person_id"] for line in lines for r in line["runners"]}
     flagged = {

@@ -5,15 +5,18 @@ then (bulk, vectorised); county-line vehicles run hub -> market along a
 corridor of cameras; labour-exploitation vans make the same early trip daily.
 Call records exist only for the phones under a communications data request:
 deal lines (with their buyers and bulk marketing texts), line controllers and
-the groups' shared phones.
+the groups' shared phones. Each record names the cell serving the calling phone;
+the operator's cell-site list (`comms/cell_sites.csv`) says where each cell is, and
+a phone is served by cells of the town it is used in (buyers and deal lines in
+the line's market, controllers and runners at home).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +39,7 @@ ANPR_SCHEMA = pa.schema(
         ("direction", pa.string()),
     ]
 )
+CELL_COLUMNS = ("CELL_ID", "SITE_NAME", "SITE_POSTCODE", "TOWN", "LATITUDE", "LONGITUDE")
 CALL_COLUMNS = (
     "RECORD_ID",
     "MSISDN_A",
@@ -241,13 +245,70 @@ def generate_anpr(world: World, root: Path) -> int:
     return serial
 
 
+class CellSites:
+    """The operator's cell-site list: a handful of masts at addresses in each town, and
+    the cells each phone is served by (near where the phone is used)."""
+
+    def __init__(self, world: World, seed: int) -> None:
+        self.geo = world.geo
+        self.rng = py_rng(seed, "cell-sites")
+        settlement_of_address = self.geo.nb_settlement[self.geo.addr_nb]
+        self._addresses = {
+            int(s): np.flatnonzero(settlement_of_address == s)
+            for s in range(len(self.geo.settlements))
+        }
+        self._pool: dict[int, list[str]] = {}
+        self._of_phone: dict[int, list[str]] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def _cells_in(self, settlement: int) -> list[str]:
+        pool = self._pool.get(settlement)
+        if pool is None:
+            rng, geo = self.rng, self.geo
+            addresses = self._addresses.get(settlement)
+            pool = self._pool[settlement] = []
+            if addresses is None or len(addresses) == 0:
+                return pool
+            lac = 1000 + settlement * 97
+            for _ in range(rng.randint(6, 12)):
+                a = int(addresses[rng.randrange(len(addresses))])
+                cell = f"234-15-{lac}-{rng.randrange(10000, 99999)}"
+                pool.append(cell)
+                self.rows.append(
+                    {
+                        "CELL_ID": cell,
+                        "SITE_NAME": f"{geo.addr_street[a]} mast",
+                        "SITE_POSTCODE": geo.addr_postcode[a],
+                        "TOWN": geo.addr_town[a],
+                        "LATITUDE": f"{float(geo.addr_lat[a]) + rng.uniform(-0.002, 0.002):.6f}",
+                        "LONGITUDE": f"{float(geo.addr_lon[a]) + rng.uniform(-0.002, 0.002):.6f}",
+                    }
+                )
+        return pool
+
+    def of_phone(self, phone: int, settlement: int) -> list[str]:
+        """The two to four cells serving `phone`, in the town it is used in."""
+        cells = self._of_phone.get(phone)
+        if cells is None:
+            pool = self._cells_in(settlement) or self._cells_in(0)
+            cells = self._of_phone[phone] = self.rng.sample(
+                pool, min(len(pool), self.rng.randint(2, 4))
+            )
+        return cells
+
+
 def generate_calls(world: World, root: Path) -> int:
-    """Call detail records for the phones under a communications data request."""
+    """Call detail records for the phones under a communications data request, and the
+    cell-site list that places their cells."""
     cfg = world.cfg
     rng = py_rng(cfg.seed, "calls")
     pop, st = world.pop, world.st
     start, end = cfg.start.toordinal(), cfg.end.toordinal()
     sink = CsvSink(root / "comms" / "call_records.csv", CALL_COLUMNS)
+    sites = CellSites(world, cfg.seed)
+    # where each phone is used: buyers and the deal line in the market, controllers
+    # and runners at home, a group's phones in its town, anyone else at home
+    used_in: dict[int, int] = {}
     events: list[tuple[int, int, int, int, str]] = []  # (seconds since start, a, b, duration, type)
     span = (end - start) * 86400
     for line in st.lines:
@@ -278,6 +339,12 @@ def generate_calls(world: World, root: Path) -> int:
             contacts = [controller_phone] + [
                 pop.phone_index.get(pop.mobile[r], -1) for r, _ in line.runners
             ]
+            used_in[dp.phone] = line.market_settlement
+            for buyer in line.buyers:
+                used_in[buyer] = line.market_settlement
+            for c in contacts:
+                if c >= 0:
+                    used_in.setdefault(c, line.hub_settlement)
             for c in contacts:
                 if c < 0:
                     continue
@@ -289,6 +356,8 @@ def generate_calls(world: World, root: Path) -> int:
         phones = [pop.phone_index[pop.mobile[i]] for i, _ in ocg.members if pop.mobile[i]] + [
             ocg.shared_phone
         ]
+        for p in phones:
+            used_in.setdefault(p, ocg.settlement)
         if len(phones) < 2:
             continue
         n = int(len(phones) * (end - start) / 3)
@@ -304,6 +373,7 @@ def generate_calls(world: World, root: Path) -> int:
                 )
             )
     for site in st.labour_sites:
+        used_in.setdefault(site.phone, int(st.settlement_of[site.controller]))
         for w in site.workers[:3]:
             if pop.mobile[w]:
                 events.append(
@@ -318,7 +388,6 @@ def generate_calls(world: World, root: Path) -> int:
     events.sort()
     base = dt.datetime.fromordinal(start)
     imei: dict[int, str] = {}
-    cells: dict[int, list[str]] = {}  # each phone is served by a few cells near where it is used
     for k, (t, a, b, dur, kind) in enumerate(events):
         rid = f"CDR{k + 1:09d}"
         when = base + dt.timedelta(seconds=t)
@@ -331,16 +400,22 @@ def generate_calls(world: World, root: Path) -> int:
                 "DURATION_S": str(dur),
                 "EVENT_TYPE": kind,
                 "IMEI_A": imei.setdefault(a, f"35{rng.randrange(10**13):013d}"),
-                "CELL_ID": rng.choice(cells.setdefault(a, _cells(rng))),
+                "CELL_ID": rng.choice(sites.of_phone(a, _home(world, a, used_in))),
             }
         )
         world.truth.mention("calls", rid, "msisdn_a", "phone", phone_id(a))
         world.truth.mention("calls", rid, "msisdn_b", "phone", phone_id(b))
     sink.close()
+    cell_sink = CsvSink(root / "comms" / "cell_sites.csv", CELL_COLUMNS)
+    for row in sites.rows:
+        cell_sink.write(row)
+    cell_sink.close()
     return len(events)
 
 
-def _cells(rng: random.Random) -> list[str]:
-    """Three to six cell ids (MCC-MNC-LAC-CI) in one location area."""
-    lac = rng.randrange(1000, 9999)
-    return [f"234-15-{lac}-{rng.randrange(10000, 99999)}" for _ in range(rng.randint(3, 6))]
+def _home(world: World, phone: int, used_in: dict[int, int]) -> int:
+    """The settlement a phone is used in: as the calls above say, else its owner's home."""
+    if phone in used_in:
+        return used_in[phone]
+    owner = world.pop.phone_owner[phone]
+    return int(world.st.settlement_of[owner]) if owner >= 0 else 0
