@@ -88,6 +88,40 @@ CREATE OR REPLACE TABLE county_line_addresses (
 """
 
 
+# Small working tables, made once so that each line's questions don't scan the hub:
+# who was named with whom in intelligence, who holds which phone, where missing
+# people were found, and adult social care referrals.
+WORKING_TABLES = """
+CREATE OR REPLACE TEMP TABLE cl_named AS
+SELECT a, b, m_via, happened FROM graph_evidence WHERE relation = 'named_together';
+CREATE OR REPLACE TEMP TABLE cl_holders AS
+SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
+       CASE WHEN a_type = 'person' THEN b ELSE a END AS phone, m_a
+FROM graph_evidence
+WHERE (a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person');
+CREATE OR REPLACE TEMP TABLE cl_lived AS
+SELECT a AS person, m_a FROM graph_evidence WHERE relation = 'lives_at';
+CREATE OR REPLACE TEMP TABLE cl_found AS
+SELECT em.entity_id, upper(p.town) AS town, f.from_mention,
+       coalesce(ev.end, ev.start, ev.occurred) AS found_at, ev.mention_id AS episode
+FROM links f
+JOIN entity_membership em ON em.mention_id = f.from_mention
+JOIN place p ON p.mention_id = f.to_mention
+LEFT JOIN links pt ON pt.from_mention = f.from_mention AND pt.type = 'PARTY_TO'
+     AND pt.deleted_at IS NULL
+LEFT JOIN event ev ON ev.mention_id = pt.to_mention
+WHERE f.type = 'FOUND_AT' AND f.deleted_at IS NULL AND p.town IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE cl_referrals AS
+SELECT em.entity_id, ev.attributes['concern'] AS concern,
+       coalesce(ev.occurred, ev.start, ev.recorded)::VARCHAR AS referred, ev.mention_id
+FROM links l JOIN entity_membership em ON em.mention_id = l.from_mention
+JOIN event ev ON ev.mention_id = l.to_mention
+WHERE l.type = 'PARTY_TO' AND l.role = 'subject' AND ev.event_type = 'referral'
+  AND l.deleted_at IS NULL AND ev.attributes['partner_agency'] ILIKE '%adult%';
+"""
+_WORKING = ("cl_named", "cl_holders", "cl_lived", "cl_found", "cl_referrals")
+
+
 def _calls(con: duckdb.DuckDBPyConnection) -> None:
     """`cl_calls(a, b, called_at, sms, cell, m_a, m_b)`: each call or text between two
     phone entities, with the cell serving the calling phone (a); `cl_cells(cell, area,
@@ -250,6 +284,7 @@ def find_county_lines(
     rules = rules or LineRules()
     con.execute(TABLES)
     _calls(con)
+    con.execute(WORKING_TABLES)
     found = _deal_phones(con, rules)
     stats = {str(p): (int(c), int(b), f, last) for p, c, b, f, last in found}
     lines = _lines(con, list(stats), rules)
@@ -291,8 +326,7 @@ def find_county_lines(
             [
                 str(m)
                 for (m,) in con.execute(
-                    """SELECT m_a FROM graph_evidence WHERE relation = 'lives_at'
-                    AND a IN (SELECT unnest($c::VARCHAR[]))""",
+                    "SELECT m_a FROM cl_lived WHERE person IN (SELECT unnest($c::VARCHAR[]))",
                     {"c": list(controllers)},
                 ).fetchall()
             ],
@@ -399,8 +433,8 @@ def find_county_lines(
     insert_rows(con, "county_line_phones", phone_rows)
     insert_rows(con, "county_line_people", people_rows)
     insert_rows(con, "county_line_addresses", address_rows)
-    con.execute("DROP TABLE cl_calls")
-    con.execute("DROP TABLE cl_cells")
+    for table in ("cl_calls", "cl_cells", *_WORKING):
+        con.execute(f"DROP TABLE {table}")
     return {
         "lines": len(line_rows),
         "phones": len(phone_rows),
@@ -490,10 +524,8 @@ def _handlers(
               AND b NOT IN (SELECT unnest($h::VARCHAR[]))
             GROUP BY b HAVING count(*) >= {rules.handler_calls}
         )
-        SELECT CASE WHEN e.a_type = 'person' THEN e.a ELSE e.b END AS person, r.phone, r.calls,
-               r.first, r.mention, min(e.m_a) AS holder
-        FROM rung r JOIN graph_evidence e
-          ON (e.b = r.phone AND e.a_type = 'person') OR (e.a = r.phone AND e.b_type = 'person')
+        SELECT h.person, r.phone, r.calls, r.first, r.mention, min(h.m_a) AS holder
+        FROM rung r JOIN cl_holders h ON h.phone = r.phone
         GROUP BY ALL ORDER BY 1, 2
         """,
         {"h": handsets},
@@ -513,9 +545,8 @@ def _named_with(
         WITH ev AS (
             SELECT CASE WHEN a IN (SELECT unnest($p::VARCHAR[])) THEN b ELSE a END AS other,
                    m_via, happened
-            FROM graph_evidence
-            WHERE relation = 'named_together'
-              AND (a IN (SELECT unnest($p::VARCHAR[])) OR b IN (SELECT unnest($p::VARCHAR[])))
+            FROM cl_named
+            WHERE a IN (SELECT unnest($p::VARCHAR[])) OR b IN (SELECT unnest($p::VARCHAR[]))
         )
         SELECT other, count(DISTINCT m_via), min(happened)::VARCHAR, min(m_via)
         FROM ev WHERE other NOT IN (SELECT unnest($p::VARCHAR[])) GROUP BY other ORDER BY 1
@@ -567,12 +598,8 @@ def _market(
         return None, "", []
     rows = con.execute(
         """
-        SELECT upper(p.town), count(*), list(DISTINCT f.from_mention)
-        FROM links f
-        JOIN entity_membership em ON em.mention_id = f.from_mention
-        JOIN place p ON p.mention_id = f.to_mention
-        WHERE f.type = 'FOUND_AT' AND f.deleted_at IS NULL AND p.town IS NOT NULL
-          AND em.entity_id IN (SELECT unnest($r::VARCHAR[]))
+        SELECT town, count(DISTINCT from_mention), list(DISTINCT from_mention)
+        FROM cl_found WHERE entity_id IN (SELECT unnest($r::VARCHAR[]))
         GROUP BY 1 ORDER BY 2 DESC, 1
         """,
         {"r": runners},
@@ -674,16 +701,9 @@ def _found_in(
     times, first found, a missing-episode mention)."""
     rows = con.execute(
         """
-        SELECT em.entity_id, count(DISTINCT f.from_mention),
-               min(coalesce(ev.end, ev.start, ev.occurred))::VARCHAR, min(ev.mention_id)
-        FROM links f
-        JOIN entity_membership em ON em.mention_id = f.from_mention
-        JOIN place p ON p.mention_id = f.to_mention
-        LEFT JOIN links pt ON pt.from_mention = f.from_mention AND pt.type = 'PARTY_TO'
-             AND pt.deleted_at IS NULL
-        LEFT JOIN event ev ON ev.mention_id = pt.to_mention
-        WHERE f.type = 'FOUND_AT' AND f.deleted_at IS NULL AND upper(p.town) = $town
-        GROUP BY 1 HAVING count(DISTINCT f.from_mention) >= $times ORDER BY 1
+        SELECT entity_id, count(DISTINCT from_mention), min(found_at)::VARCHAR, min(episode)
+        FROM cl_found WHERE town = $town
+        GROUP BY 1 HAVING count(DISTINCT from_mention) >= $times ORDER BY 1
         """,
         {"town": town.upper(), "times": rules.market_found},
     ).fetchall()
@@ -709,13 +729,8 @@ def _cuckooed(
     referrals: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for person, concern, when, mention in con.execute(
         """
-        SELECT em.entity_id, ev.attributes['concern'],
-               coalesce(ev.occurred, ev.start, ev.recorded)::VARCHAR, ev.mention_id
-        FROM links l JOIN entity_membership em ON em.mention_id = l.from_mention
-        JOIN event ev ON ev.mention_id = l.to_mention
-        WHERE l.type = 'PARTY_TO' AND l.role = 'subject' AND ev.event_type = 'referral'
-          AND l.deleted_at IS NULL AND em.entity_id IN (SELECT unnest($c::VARCHAR[]))
-          AND ev.attributes['partner_agency'] ILIKE '%adult%'
+        SELECT entity_id, concern, referred, mention_id FROM cl_referrals
+        WHERE entity_id IN (SELECT unnest($c::VARCHAR[]))
         """,
         {"c": candidates},
     ).fetchall():
