@@ -42,6 +42,10 @@ import duckdb
 
 from peelian.analyse.network import insert_rows, offences_by_person
 
+# A person's most recorded address: (address entity, town, text, postcode, house number,
+# flat).
+Home = tuple[str, str | None, str | None, str | None, str | None, str | None]
+
 
 @dataclass(frozen=True)
 class LineRules:
@@ -55,6 +59,7 @@ class LineRules:
     rotation_jaccard: float = 0.2
     handler_calls: int = 3  # voice calls the line makes to a number: a handler
     market_found: int = 2  # times a missing child is found in the line's market town
+    named_reports: int = 2  # intelligence reports naming a child with a line's controller
     located_contacts: int = 10  # contacts placed by cell sites before a market is named
     market_share: float = 0.5  # of them in one postcode area, for it to be the market
     adult_age: int = 18
@@ -333,7 +338,7 @@ def find_county_lines(
         )
         people_of[line_id] = (controllers, runners)
         markets[line_id] = (hub_town, market, market_text, sorted(set(place_mentions)))
-    _add_market_runners(con, people_of, markets, dobs, rules)
+    _add_market_runners(con, people_of, markets, dobs, homes, rules)
     line_people = {p for c, r in people_of.values() for p in (*c, *r)}
     offences = offences_by_person(con)
     phone_rows: list[dict[str, Any]] = []
@@ -472,6 +477,8 @@ def _line_people(
         age = _age(dobs.get(person), _date(when) or dt.date.today())
         if person in controllers or age is None or age >= rules.adult_age:
             continue
+        if reports < rules.named_reports and person not in runners:
+            continue  # one report is hearsay; a child the line rings needs no more
         entry = runners.setdefault(person, {"evidence": [], "mentions": []})
         entry["evidence"].append(
             f"a child (aged {age}) named with the line's controller in {reports} "
@@ -556,9 +563,7 @@ def _named_with(
     return [(str(o), int(n), str(w), str(m)) for o, n, w, m in rows]
 
 
-def _homes(
-    con: duckdb.DuckDBPyConnection,
-) -> dict[str, tuple[str, str | None, str | None, str | None, str | None, str | None]]:
+def _homes(con: duckdb.DuckDBPyConnection) -> dict[str, Home]:
     """Each person's most recorded address: (address entity, town, text, postcode, house
     number, flat)."""
     rows = con.execute(
@@ -639,12 +644,13 @@ def _add_market_runners(
     people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
     markets: dict[str, tuple[str | None, str | None, str, list[str]]],
     dobs: dict[str, str],
+    homes: dict[str, Home],
     rules: LineRules,
 ) -> None:
-    """Children found again and again in a line's market town after going missing are
-    its runners. Where several lines supply one town, a child goes to the lines whose
-    people they are linked to (named, arrested, living with...), else to each line into
-    the town, saying so."""
+    """Children found again and again in a line's market town, away from home, after
+    going missing are its runners. Where several lines supply one town, a child goes to
+    the lines whose people they are linked to (named, arrested, living with...), else to
+    each line into the town, saying so."""
     into: dict[str, list[str]] = defaultdict(list)
     for line_id, (_hub, market, _text, _m) in markets.items():
         if market:
@@ -656,6 +662,9 @@ def _add_market_runners(
             age = _age(dobs.get(person), _date(first_found) or dt.date.today())
             if age is not None and age >= rules.adult_age:
                 continue
+            home_town = homes[person][1] if person in homes else None
+            if home_town and home_town.upper() == market:
+                continue  # found in their own town: not far from home
             if any(person in people_of[line][0] for line in line_ids):
                 continue  # a controller of a line into the town
             children.append((person, times, age, mention))
