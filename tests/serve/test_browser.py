@@ -382,7 +382,8 @@ def test_3b_an_analyst_reads_the_groups_and_county_lines(open_tab: Any) -> None:
     assert page.locator("table tbody tr").count() > 0
     tab.look("groups")
     page.get_by_role("link", name="Show the members on the network").first.click()
-    expect(page.locator("#network")).to_be_visible()
+    expect(page.locator("#network-status")).to_contain_text("links")
+    assert "error" not in page.locator("#network-status").inner_text().lower()
     tab.look("group-network")
     tab.go("/networks/county-lines")
     expect(page.get_by_role("heading", level=1)).to_have_text("County lines")

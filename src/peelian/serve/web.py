@@ -354,9 +354,10 @@ def network_page(
     request: Request,
     reads: PageReads,
     ids: Annotated[list[str] | None, Query(max_length=20)] = None,
+    depth: Annotated[int, Query(ge=1, le=2)] = 1,
 ) -> Response:
     reads.grant("graph.view")
-    return render(request, "network.html", {"ids": ids or []})
+    return render(request, "network.html", {"ids": ids or [], "depth": depth})
 
 
 @web_router.get("/networks/groups")

@@ -54,9 +54,10 @@
     cy.layout({ name: "cose", animate: false, nodeRepulsion: 8000 }).run();
     status.textContent = cy.nodes().length + " entities, " + cy.edges().length + " links" + (data.truncated ? " (the neighbourhood was cut at its size limit)" : "") + ".";
   }
-  function expand(ids) {
+  function expand(ids, depth) {
     var q = new URLSearchParams();
     ids.forEach(function (i) { q.append("ids", i); });
+    if (depth) { q.append("depth", String(depth)); }
     status.textContent = "Loading…";
     return get("/api/v1/graph/neighbourhood?" + q.toString()).then(add).catch(function (e) { status.textContent = e.message; });
   }
@@ -95,5 +96,5 @@
     }).catch(function (e) { status.textContent = e.message; });
   });
   var start = (el.getAttribute("data-ids") || "").split(/\s+/).filter(Boolean);
-  if (start.length) { expand(start); }
+  if (start.length) { expand(start, el.getAttribute("data-depth") === "2" ? 2 : 1); }
 })();
