@@ -17,6 +17,10 @@ from peelian.analyse.county_lines import LineRules, find_county_lines
 from peelian.analyse.graph import build_graph
 from peelian.analyse.network import GroupRules, NetworkSummary, analyse_network
 
+# The graph joins every mention to its entity and record; at a million residents that
+# is tens of millions of rows, more than the hub's ingest budget (DuckDB spills beyond).
+ANALYSE_MEMORY_LIMIT = "6GB"
+
 __all__ = ["AnalyseSummary", "GroupRules", "LineRules", "NotResolvedError", "analyse"]
 
 
@@ -47,6 +51,7 @@ def analyse(
     if not row or not row[0]:
         raise NotResolvedError("the hub has no entities yet; run `peelian resolve` first")
     seconds: dict[str, float] = {}
+    con.execute(f"SET memory_limit = '{ANALYSE_MEMORY_LIMIT}'")
     con.execute("BEGIN TRANSACTION")
     try:
         t0 = time.perf_counter()
