@@ -154,6 +154,8 @@ def eval_network(
         ("line precision", result.line_precision),
         ("line recall", result.line_recall),
         ("market town right", result.market_right),
+        ("line vehicle precision", result.vehicle_precision),
+        ("line vehicle recall", result.vehicle_recall),
         ("runner precision", result.runner_precision),
         ("runner recall", result.runner_recall),
         ("cuckooed precision", result.cuckooed_precision),

@@ -27,8 +27,13 @@ Every flag carries its evidence as text an analyst can read, and the mention ids
 behind it (`evidence` lists) so the server can withhold a flag whose evidence the
 reader may not see.
 
+7. **Vehicles**: vehicles read by ANPR on 8+ days in the line's market and on 8+ days
+   in its origin town (a camera within 5 km of a town's cell sites is in the town):
+   regular runs between the two.
+
 Tables: `county_lines`, `county_line_phones`, `county_line_people` (controllers and
-runners, `county_line_runners` a view of the runners), `county_line_addresses`.
+runners, `county_line_runners` a view of the runners), `county_line_addresses`,
+`county_line_vehicles`.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class LineRules:
     handler_calls: int = 3  # voice calls the line makes to a number: a handler
     market_found: int = 2  # times a missing child is found in the line's market town
     named_reports: int = 2  # intelligence reports naming a child with a line's controller
+    near_km: float = 5.0  # an ANPR camera this close to a town's cell sites is in the town
+    run_days: int = 8  # days a vehicle is read in both the origin and the market town
     located_contacts: int = 10  # contacts placed by cell sites before a market is named
     market_share: float = 0.5  # of them in one postcode area, for it to be the market
     adult_age: int = 18
@@ -85,6 +92,11 @@ CREATE OR REPLACE TABLE county_line_people (
 );
 CREATE OR REPLACE VIEW county_line_runners AS
 SELECT line_id, entity_id, evidence, mentions FROM county_line_people WHERE role = 'runner';
+CREATE OR REPLACE TABLE county_line_vehicles (
+    line_id VARCHAR NOT NULL, vehicle_entity VARCHAR NOT NULL, vrm VARCHAR,
+    market_days INTEGER NOT NULL, origin_days INTEGER NOT NULL, evidence VARCHAR NOT NULL,
+    mentions VARCHAR[] NOT NULL
+);
 CREATE OR REPLACE TABLE county_line_addresses (
     line_id VARCHAR NOT NULL, address_entity VARCHAR, person_entity VARCHAR NOT NULL,
     address VARCHAR, postcode VARCHAR, house_number VARCHAR, flat VARCHAR, town VARCHAR,
@@ -124,7 +136,36 @@ JOIN event ev ON ev.mention_id = l.to_mention
 WHERE l.type = 'PARTY_TO' AND l.role = 'subject' AND ev.event_type = 'referral'
   AND l.deleted_at IS NULL AND ev.attributes['partner_agency'] ILIKE '%adult%';
 """
-_WORKING = ("cl_named", "cl_holders", "cl_lived", "cl_found", "cl_referrals")
+_WORKING = ("cl_named", "cl_holders", "cl_lived", "cl_found", "cl_referrals", "cl_towns", "cl_runs")
+# ANPR: the days each vehicle was read in each town that has cell sites (a camera within
+# near_km of the mean of the town's sites counts as in the town).
+RUNS = """
+CREATE OR REPLACE TEMP TABLE cl_towns AS
+SELECT town, avg(lat) AS lat, avg(lon) AS lon FROM cl_cells
+WHERE town IS NOT NULL AND lat IS NOT NULL GROUP BY town;
+CREATE OR REPLACE TEMP TABLE cl_runs AS
+WITH cameras AS (
+    SELECT em.entity_id AS camera, avg(p.lat) AS lat, avg(p.lon) AS lon
+    FROM place p JOIN entity_membership em ON em.mention_id = p.mention_id
+    WHERE p.kind = 'location' AND p.lat IS NOT NULL AND em.entity_type = 'location'
+    GROUP BY 1
+),
+near AS (
+    SELECT c.camera, t.town FROM cameras c, cl_towns t
+    WHERE 2 * 6371 * asin(sqrt(
+        pow(sin(radians(t.lat - c.lat) / 2), 2)
+        + cos(radians(c.lat)) * cos(radians(t.lat)) * pow(sin(radians(t.lon - c.lon) / 2), 2)
+    )) <= $km
+)
+SELECT v.entity_id AS vehicle, n.town, count(DISTINCT l.start::DATE) AS days,
+       min(l.from_mention) AS mention
+FROM links l
+JOIN entity_membership c ON c.mention_id = l.to_mention
+JOIN near n ON n.camera = c.entity_id
+JOIN entity_membership v ON v.mention_id = l.from_mention AND v.entity_type = 'vehicle'
+WHERE l.type = 'SEEN_AT' AND l.deleted_at IS NULL AND l.start IS NOT NULL
+GROUP BY 1, 2;
+"""
 
 
 def _calls(con: duckdb.DuckDBPyConnection) -> None:
@@ -148,7 +189,8 @@ def _calls(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE TEMP TABLE cl_cells AS
         SELECT p.reference AS cell,
                mode(regexp_extract(upper(p.postcode), '^[A-Z]{1,2}')) AS area,
-               mode(upper(p.town)) AS town, min(p.mention_id) AS mention
+               mode(upper(p.town)) AS town, min(p.mention_id) AS mention,
+               avg(p.lat) AS lat, avg(p.lon) AS lon
         FROM place p JOIN mentions m ON m.mention_id = p.mention_id AND m.deleted_at IS NULL
         WHERE p.kind = 'location' AND p.postcode IS NOT NULL
           AND p.reference IN (SELECT DISTINCT cell FROM cl_calls WHERE cell IS NOT NULL)
@@ -177,29 +219,74 @@ class Located:
         )
 
 
-def _located(con: duckdb.DuckDBPyConnection, handsets: list[str]) -> Located:
-    """Where the contacts of `handsets` are, by the cells of the calls they make."""
-    rows = con.execute(
-        """
-        WITH placed AS (
-            SELECT c.a AS contact, x.area, x.town, x.mention
-            FROM cl_calls c JOIN cl_cells x ON x.cell = c.cell
-            WHERE c.b IN (SELECT unnest($h::VARCHAR[]))
-              AND c.a NOT IN (SELECT unnest($h::VARCHAR[]))
-        ),
-        per_contact AS (SELECT contact, mode(area) AS area FROM placed GROUP BY contact)
-        SELECT p.area, count(*) AS n,
-               (SELECT mode(town) FROM placed q WHERE q.area = p.area) AS town,
-               (SELECT list(DISTINCT mention) FROM placed q WHERE q.area = p.area) AS mentions
-        FROM per_contact p GROUP BY p.area ORDER BY n DESC, p.area
-        """,
-        {"h": handsets},
-    ).fetchall()
-    located = sum(int(n) for _a, n, _t, _m in rows)
-    if not rows:
-        return Located(0, None, None, 0.0, [])
-    area, n, town, mentions = rows[0]
-    return Located(located, area, town, int(n) / located, [str(m) for m in mentions or []])
+def _located(
+    con: duckdb.DuckDBPyConnection, groups: dict[str, list[str]]
+) -> dict[str, tuple[int, Located]]:
+    """For each group of phones (a handset, or a line's handsets): how many distinct
+    numbers it is in contact with, and where those contacts are, by the cells of the
+    calls they make to it. One pass over the calls for all groups."""
+    import pyarrow as pa
+
+    pairs = pa.table(
+        {
+            "key": [k for k, phones in groups.items() for _ in phones],
+            "phone": [p for phones in groups.values() for p in phones],
+        }
+    )
+    con.register("cl_groups", pairs)
+    try:
+        contacts = dict(
+            con.execute(
+                """
+                WITH ends AS (
+                    SELECT g.key, c.a AS other FROM cl_calls c JOIN cl_groups g ON g.phone = c.b
+                    UNION ALL
+                    SELECT g.key, c.b FROM cl_calls c JOIN cl_groups g ON g.phone = c.a
+                )
+                SELECT e.key, count(DISTINCT e.other) FROM ends e
+                WHERE NOT EXISTS (SELECT 1 FROM cl_groups g WHERE g.key = e.key
+                                  AND g.phone = e.other)
+                GROUP BY e.key
+                """
+            ).fetchall()
+        )
+        rows = con.execute(
+            """
+            WITH placed AS (
+                SELECT g.key, c.a AS contact, x.area, x.town, x.mention
+                FROM cl_calls c JOIN cl_groups g ON g.phone = c.b
+                JOIN cl_cells x ON x.cell = c.cell
+                WHERE NOT EXISTS (SELECT 1 FROM cl_groups h WHERE h.key = g.key
+                                  AND h.phone = c.a)
+            ),
+            per_contact AS (
+                SELECT key, contact, mode(area) AS area FROM placed GROUP BY key, contact
+            ),
+            per_area AS (
+                SELECT key, area, count(*) AS n FROM per_contact GROUP BY key, area
+            ),
+            areas AS (
+                SELECT key, area, town, list(DISTINCT mention) AS mentions
+                FROM (SELECT key, area, mode(town) OVER (PARTITION BY key, area) AS town,
+                             mention FROM placed)
+                GROUP BY key, area, town
+            )
+            SELECT p.key, p.area, p.n, sum(p.n) OVER (PARTITION BY p.key) AS located,
+                   a.town, a.mentions
+            FROM per_area p JOIN areas a USING (key, area)
+            QUALIFY row_number() OVER (PARTITION BY p.key ORDER BY p.n DESC, p.area) = 1
+            """
+        ).fetchall()
+    finally:
+        con.unregister("cl_groups")
+    where = {
+        str(key): Located(int(total), area, town, int(n) / int(total), [str(m) for m in ms])
+        for key, area, n, total, town, ms in rows
+    }
+    return {
+        key: (int(contacts.get(key, 0)), where.get(key, Located(0, None, None, 0.0, [])))
+        for key in groups
+    }
 
 
 def _deal_phones(con: duckdb.DuckDBPyConnection, rules: LineRules) -> list[tuple[Any, ...]]:
@@ -290,6 +377,8 @@ def find_county_lines(
     con.execute(TABLES)
     _calls(con)
     con.execute(WORKING_TABLES)
+    for sql in RUNS.strip().split(";\n"):
+        con.execute(sql, {"km": rules.near_km} if "$km" in sql else None)
     found = _deal_phones(con, rules)
     stats = {str(p): (int(c), int(b), f, last) for p, c, b, f, last in found}
     lines = _lines(con, list(stats), rules)
@@ -311,31 +400,27 @@ def find_county_lines(
     # runner or controller for a cuckooed adult
     people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]] = {}
     markets: dict[str, tuple[str | None, str | None, str, list[str]]] = {}
-    for number, handsets in enumerate(lines, start=1):
-        line_id = f"L{number:04d}"
+    line_ids = [f"L{number:04d}" for number in range(1, len(lines) + 1)]
+    located = _located(con, {**dict(zip(line_ids, lines, strict=True)), **{p: [p] for p in stats}})
+    for line_id, handsets in zip(line_ids, lines, strict=True):
         controllers, runners = _line_people(con, handsets, numbers, dobs, rules)
         hub_towns = Counter(homes[c][1] for c in controllers if c in homes)
         hub_towns.pop(None, None)
         hub_town = hub_towns.most_common(1)[0][0] if hub_towns else None
         market, market_text, place_mentions = _market(con, list(runners), hub_town)
-        where = _located(con, handsets)
+        contacts, where = located[line_id]
         if where.located >= rules.located_contacts and where.share >= rules.market_share:
             if where.town and (not hub_town or where.town != hub_town.upper()):
                 market = where.town
-            market_text = "; ".join(
-                filter(None, [where.text(_line_contacts(con, handsets)), market_text])
-            )
-            place_mentions += _one_per_label(con, where.mentions)
-        place_mentions += _one_per_label(
-            con,
-            [
-                str(m)
-                for (m,) in con.execute(
-                    "SELECT m_a FROM cl_lived WHERE person IN (SELECT unnest($c::VARCHAR[]))",
-                    {"c": list(controllers)},
-                ).fetchall()
-            ],
-        )
+            market_text = "; ".join(filter(None, [where.text(contacts), market_text]))
+            place_mentions += where.mentions
+        place_mentions += [
+            str(m)
+            for (m,) in con.execute(
+                "SELECT m_a FROM cl_lived WHERE person IN (SELECT unnest($c::VARCHAR[]))",
+                {"c": list(controllers)},
+            ).fetchall()
+        ]
         people_of[line_id] = (controllers, runners)
         markets[line_id] = (hub_town, market, market_text, sorted(set(place_mentions)))
     _add_market_runners(con, people_of, markets, dobs, homes, rules)
@@ -344,16 +429,17 @@ def find_county_lines(
     phone_rows: list[dict[str, Any]] = []
     people_rows: list[dict[str, Any]] = []
     address_rows: list[dict[str, Any]] = []
+    vehicle_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
-    for number, handsets in enumerate(lines, start=1):
-        line_id = f"L{number:04d}"
+    phone_mentions = _label_mentions(con, list(stats))
+    for line_id, handsets in zip(line_ids, lines, strict=True):
         first = min(stats[p][2] for p in handsets)
         last = max(stats[p][3] for p in handsets)
-        contacts = _line_contacts(con, handsets)
+        contacts = located[line_id][0]
         bulk = sum(stats[p][1] for p in handsets)
         for k, p in enumerate(handsets, start=1):
             c, b, f, la = stats[p]
-            where = _located(con, [p])
+            where = located[p][1]
             placed = where.text(c) if where.located >= rules.located_contacts else ""
             phone_rows.append(
                 {
@@ -372,12 +458,27 @@ def find_county_lines(
                         + (f"; {placed}" if placed else "")
                         + (f"; handset {k} of {len(handsets)} of the line" if k > 1 else "")
                     ),
-                    "mentions": _label_mentions(con, p)
-                    + (_one_per_label(con, where.mentions) if placed else []),
+                    "mentions": phone_mentions.get(p, []) + (where.mentions if placed else []),
                 }
             )
         controllers, runners = people_of[line_id]
         hub_town, market, market_text, place_mentions = markets[line_id]
+        for vehicle, vrm, market_days, origin_days, mention in _runs(con, hub_town, market, rules):
+            vehicle_rows.append(
+                {
+                    "line_id": line_id,
+                    "vehicle_entity": vehicle,
+                    "vrm": vrm,
+                    "market_days": market_days,
+                    "origin_days": origin_days,
+                    "evidence": (
+                        f"{vrm or vehicle} read by ANPR in {str(market).title()} (the market) on "
+                        f"{market_days} days and in {str(hub_town).title()} (the origin) on "
+                        f"{origin_days} days"
+                    ),
+                    "mentions": [mention, *place_mentions],
+                }
+            )
         cuckooed = _cuckooed(
             con,
             list(runners) + list(controllers),
@@ -434,10 +535,20 @@ def find_county_lines(
                 "place_mentions": place_mentions,
             }
         )
+    for rows, column in (
+        (phone_rows, "mentions"),
+        (people_rows, "mentions"),
+        (address_rows, "mentions"),
+        (vehicle_rows, "mentions"),
+        (line_rows, "place_mentions"),
+    ):
+        for row, cut in zip(rows, _one_per_label(con, [r[column] for r in rows]), strict=True):
+            row[column] = cut
     insert_rows(con, "county_lines", line_rows)
     insert_rows(con, "county_line_phones", phone_rows)
     insert_rows(con, "county_line_people", people_rows)
     insert_rows(con, "county_line_addresses", address_rows)
+    insert_rows(con, "county_line_vehicles", vehicle_rows)
     for table in ("cl_calls", "cl_cells", *_WORKING):
         con.execute(f"DROP TABLE {table}")
     return {
@@ -446,6 +557,7 @@ def find_county_lines(
         "controllers": sum(1 for r in people_rows if r["role"] == "controller"),
         "runners": sum(1 for r in people_rows if r["role"] == "runner"),
         "cuckooed": len(address_rows),
+        "vehicles": len(vehicle_rows),
     }
 
 
@@ -488,31 +600,20 @@ def _line_people(
     return controllers, runners
 
 
-def _label_mentions(con: duckdb.DuckDBPyConnection, entity_id: str) -> list[str]:
-    """One of the entity's mentions per security label: a reader who may see these may
-    see every record the flag rests on."""
-    return [
-        str(m)
-        for (m,) in con.execute(
-            """SELECT min(m.mention_id)
-            FROM entity_membership em JOIN mentions m ON m.mention_id = em.mention_id
-            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-            WHERE em.entity_id = $e AND m.deleted_at IS NULL
-            GROUP BY sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1""",
-            {"e": entity_id},
-        ).fetchall()
-    ]
-
-
-def _line_contacts(con: duckdb.DuckDBPyConnection, handsets: list[str]) -> int:
-    row = con.execute(
-        """SELECT count(DISTINCT other) FROM (
-            SELECT b AS other FROM cl_calls WHERE a IN (SELECT unnest($h::VARCHAR[]))
-            UNION ALL SELECT a FROM cl_calls WHERE b IN (SELECT unnest($h::VARCHAR[])))
-        WHERE other NOT IN (SELECT unnest($h::VARCHAR[]))""",
-        {"h": handsets},
-    ).fetchone()
-    return int(row[0]) if row else 0
+def _label_mentions(con: duckdb.DuckDBPyConnection, entities: list[str]) -> dict[str, list[str]]:
+    """One of each entity's mentions per security label: a reader who may see these may
+    see every record a flag on the entity rests on."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for entity_id, mention in con.execute(
+        """SELECT em.entity_id, min(m.mention_id)
+        FROM entity_membership em JOIN mentions m ON m.mention_id = em.mention_id
+        JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+        WHERE em.entity_id IN (SELECT unnest($e::VARCHAR[])) AND m.deleted_at IS NULL
+        GROUP BY em.entity_id, sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1, 2""",
+        {"e": entities},
+    ).fetchall():
+        out[str(entity_id)].append(str(mention))
+    return out
 
 
 def _handlers(
@@ -614,7 +715,7 @@ def _market(
     if not away:
         return None, "", []
     town, n = away[0]
-    mentions = _one_per_label(con, [str(m) for *_, ms in rows for m in ms])
+    mentions = [str(m) for *_, ms in rows for m in ms]
     return (
         town,
         f"runners found in {town.title()} {n} of {total} times they were found after going "
@@ -623,20 +724,29 @@ def _market(
     )
 
 
-def _one_per_label(con: duckdb.DuckDBPyConnection, mentions: list[str]) -> list[str]:
-    """One of `mentions` per security label (what a reader must be able to see)."""
-    if not mentions:
-        return []
-    return [
-        str(m)
-        for (m,) in con.execute(
-            """SELECT min(m.mention_id) FROM mentions m
-            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-            WHERE m.mention_id IN (SELECT unnest($m::VARCHAR[]))
-            GROUP BY sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1""",
-            {"m": mentions},
+def _one_per_label(con: duckdb.DuckDBPyConnection, lists: list[list[str]]) -> list[list[str]]:
+    """Each list of mentions cut to one mention per security label (what a reader must be
+    able to see), in one query for all lists. A mention no longer in the hub is kept,
+    so the server, finding no label for it, withholds the row (fails closed)."""
+    ids = sorted({m for mentions in lists for m in mentions})
+    label = dict(
+        con.execute(
+            """SELECT m.mention_id, concat_ws('|', sr.marking, coalesce(sr.compartment, ''),
+                      array_to_string(coalesce(sr.sharing_roles, []), ','))
+            FROM mentions m JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            WHERE m.mention_id IN (SELECT unnest($ids::VARCHAR[]))""",
+            {"ids": ids},
         ).fetchall()
-    ]
+    )
+    out = []
+    for mentions in lists:
+        best: dict[str, str] = {}
+        for m in mentions:
+            key = label.get(m, f"?{m}")
+            if key not in best or m < best[key]:
+                best[key] = m
+        out.append(sorted(best.values()))
+    return out
 
 
 def _add_market_runners(
@@ -701,6 +811,27 @@ def _ties(con: duckdb.DuckDBPyConnection, people: list[str]) -> dict[str, set[st
         ties[str(a)].add(str(b))
         ties[str(b)].add(str(a))
     return ties
+
+
+def _runs(
+    con: duckdb.DuckDBPyConnection, origin: str | None, market: str | None, rules: LineRules
+) -> list[tuple[str, str | None, int, int, str]]:
+    """Vehicles read on `run_days` or more days both in the line's origin and in its
+    market: (vehicle, VRM, market days, origin days, a read in the market)."""
+    if not origin or not market or origin.upper() == market.upper():
+        return []
+    rows = con.execute(
+        """
+        SELECT m.vehicle, (SELECT arg_max(value, seen) FROM golden_values g
+                           WHERE g.entity_id = m.vehicle AND g.field = 'vrm'),
+               m.days, o.days, m.mention
+        FROM cl_runs m JOIN cl_runs o ON o.vehicle = m.vehicle AND o.town = $origin
+        WHERE m.town = $market AND m.days >= $days AND o.days >= $days
+        ORDER BY m.days DESC, m.vehicle
+        """,
+        {"origin": origin.upper(), "market": market.upper(), "days": rules.run_days},
+    ).fetchall()
+    return [(str(v), r, int(md), int(od), str(x)) for v, r, md, od, x in rows]
 
 
 def _found_in(

@@ -16,6 +16,8 @@ report also says how many were unknown.
   of one true line; line recall is the share of true lines so found (lines whose
   phones the call records never show count as missed). A right line's market is right
   when it names the true line's market town (no market named counts as wrong).
+- Line vehicles: a flagged vehicle (VRM) is right when it is the vehicle of the true
+  line its reported line matched; recall over true lines with a vehicle.
 - Runners: children flagged as a line's runners against the true runners.
 - Cuckooed addresses: a flag names the home by its occupant (the vulnerable adult) and,
   where the hub holds one, the address; it is right when the occupant is a true victim.
@@ -70,6 +72,8 @@ class NetworkEvaluation:
     line_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     line_recall: Rate = field(default_factory=lambda: Rate(0, 0))
     market_right: Rate = field(default_factory=lambda: Rate(0, 0))
+    vehicle_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    vehicle_recall: Rate = field(default_factory=lambda: Rate(0, 0))
     runner_recall: Rate = field(default_factory=lambda: Rate(0, 0))
     runner_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     cuckooed_precision: Rate = field(default_factory=lambda: Rate(0, 0))
@@ -164,7 +168,9 @@ def evaluate_network(con: duckdb.DuckDBPyConnection, truth: Path) -> NetworkEval
     result = NetworkEvaluation(scores, len(reported), ari)
     lines_file = truth / "county_lines.json"
     if lines_file.exists() and _has_table(con, "county_lines"):
-        _score_lines(con, json.loads(lines_file.read_text(encoding="utf-8")), person_of, result)
+        _score_lines(
+            con, json.loads(lines_file.read_text(encoding="utf-8")), person_of, result, truth
+        )
     return result
 
 
@@ -181,6 +187,7 @@ def _score_lines(
     lines: list[dict[str, Any]],
     person_of: dict[str, str],
     result: NetworkEvaluation,
+    truth: Path,
 ) -> None:
     from peelian.standardise.contact import parse_phone
 
@@ -212,6 +219,31 @@ def _score_lines(
         sum(1 for line in named if str(markets[line]).upper() == true_market[true_line_of[line]]),
         len(true_line_of),
     )
+
+    # vehicles: a flagged vehicle is right when it is the vehicle of a true line the
+    # reported line was matched to
+    vrm_of = {
+        str(v): str(r).replace(" ", "").upper()
+        for v, r in con.execute(
+            "SELECT vehicle_id, vrm FROM read_parquet($f)",
+            {"f": str(truth / "vehicles.parquet")},
+        ).fetchall()
+    }
+    line_vrm = {
+        line["line_id"]: vrm_of.get(str(line.get("vehicle_id")))
+        for line in lines
+        if line.get("vehicle_id")
+    }
+    flagged_vehicles = con.execute("SELECT line_id, vrm FROM county_line_vehicles").fetchall()
+    right_vehicles = {
+        (true_line_of[str(line)], str(vrm).replace(" ", "").upper())
+        for line, vrm in flagged_vehicles
+        if str(line) in true_line_of
+        and line_vrm.get(true_line_of[str(line)]) == str(vrm).replace(" ", "").upper()
+    }
+    distinct_flagged = {str(vrm).replace(" ", "").upper() for _line, vrm in flagged_vehicles}
+    result.vehicle_precision = Rate(len({v for _l, v in right_vehicles}), len(distinct_flagged))
+    result.vehicle_recall = Rate(len(right_vehicles), len(line_vrm))
 
     runners = {r["person_id"] for line in lines for r in line["runners"]}
     flagged = {

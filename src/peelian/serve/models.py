@@ -229,6 +229,12 @@ class LinePerson(BaseModel):
     evidence: str
 
 
+class LineVehicle(BaseModel):
+    id: str
+    vrm: str | None
+    evidence: str
+
+
 class CuckooedHome(BaseModel):
     person: str
     label: str
@@ -249,6 +255,7 @@ class CountyLine(BaseModel):
     evidence: str
     phones: list[LinePhone]
     people: list[LinePerson]
+    vehicles: list[LineVehicle]
     cuckooed: list[CuckooedHome]
 
 

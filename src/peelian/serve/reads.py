@@ -674,6 +674,7 @@ class Reads:
         hidden_lines = self._hidden("county_line_phones", "line_id")
         hidden_people = self._hidden("county_line_people", "line_id || '/' || entity_id")
         hidden_homes = self._hidden("county_line_addresses", "line_id || '/' || person_entity")
+        hidden_vehicles = self._hidden("county_line_vehicles", "line_id || '/' || vehicle_entity")
         # where a line runs from and to rests on the controllers' addresses and the
         # runners' missing records: without sight of them, the towns are not given
         hidden_places = self._hidden(
@@ -717,6 +718,15 @@ class Reads:
             if safeguarding
             else []
         )
+        vehicles = [
+            r
+            for r in self.con.execute(
+                """SELECT line_id, vehicle_entity, vrm, evidence FROM county_line_vehicles
+                WHERE line_id IN (SELECT unnest($l::VARCHAR[])) ORDER BY 1, market_days DESC""",
+                {"l": shown},
+            ).fetchall()
+            if f"{r[0]}/{r[1]}" not in hidden_vehicles
+        ]
         labels = self._labels([p[1] for p in people] + [h[1] for h in homes])
         items = []
         for line_id, handsets, contacts, bulk, first, last, hub, market, places, evidence in lines:
@@ -746,6 +756,11 @@ class Reads:
                         for p in people
                         if p[0] == line_id
                     ],
+                    "vehicles": [
+                        {"id": v[1], "vrm": v[2], "evidence": v[3]}
+                        for v in vehicles
+                        if v[0] == line_id
+                    ],
                     "cuckooed": [
                         {
                             "person": h[1],
@@ -768,7 +783,9 @@ class Reads:
             action="network.county_lines",
             detail={
                 "lines": shown,
-                "entities": sorted({p[1] for p in people} | {h[1] for h in homes}),
+                "entities": sorted(
+                    {p[1] for p in people} | {h[1] for h in homes} | {v[1] for v in vehicles}
+                ),
             },
         )
         return {
