@@ -152,10 +152,13 @@ GROUP_EVIDENCE = f"""
 INSERT INTO network_group_evidence
 WITH people AS (SELECT group_id, entity_id FROM network_group_members),
 objects AS (
-    SELECT p.group_id, CASE WHEN e.a = p.entity_id THEN e.b ELSE e.a END AS object
-    FROM graph_edges e JOIN people p
-      ON (e.a = p.entity_id AND e.b_type IN ('phone', 'vehicle'))
-      OR (e.b = p.entity_id AND e.a_type IN ('phone', 'vehicle'))
+    SELECT p.group_id, e.b AS object
+    FROM graph_edges e JOIN people p ON e.a = p.entity_id
+    WHERE e.b_type IN ('phone', 'vehicle')
+    UNION
+    SELECT p.group_id, e.a
+    FROM graph_edges e JOIN people p ON e.b = p.entity_id
+    WHERE e.a_type IN ('phone', 'vehicle')
 ),
 evidence AS (
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
@@ -163,8 +166,12 @@ evidence AS (
     JOIN people y ON y.entity_id = g.b AND y.group_id = x.group_id
     UNION ALL
     SELECT p.group_id, g.m_a, g.m_via, g.m_b
-    FROM graph_evidence g JOIN people p ON p.entity_id IN (g.a, g.b)
-    JOIN objects o ON o.group_id = p.group_id AND o.object IN (g.a, g.b)
+    FROM graph_evidence g JOIN people p ON p.entity_id = g.a
+    JOIN objects o ON o.group_id = p.group_id AND o.object = g.b
+    UNION ALL
+    SELECT p.group_id, g.m_a, g.m_via, g.m_b
+    FROM graph_evidence g JOIN people p ON p.entity_id = g.b
+    JOIN objects o ON o.group_id = p.group_id AND o.object = g.a
     UNION ALL
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN objects x ON x.object = g.a

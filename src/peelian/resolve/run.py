@@ -505,6 +505,9 @@ def _entity_mentions(con: duckdb.DuckDBPyConnection, refs: list[str]) -> dict[st
 
 # ------------------------------------------------------------------ objects and places
 
+# A phone is its number (E.164), in the numbering plan's allocated ranges or not: call
+# records carry exact numbers, and a burner outside the allocated ranges is still one
+# line (clustering only valid numbers split such a deal line into one entity per call).
 KEY_CLUSTERS = """
 CREATE OR REPLACE TEMP TABLE new_membership AS
 WITH live AS (SELECT mention_id FROM mentions WHERE deleted_at IS NULL)
@@ -514,8 +517,7 @@ SELECT mention_id, 'vehicle', coalesce('vrm:' || vrm_key, 'mention:' || mention_
 FROM vehicle JOIN live USING (mention_id)
 UNION ALL
 SELECT mention_id, 'phone',
-       coalesce(CASE WHEN number_valid THEN 'number:' || number END, 'imei:' || imei,
-                'mention:' || mention_id)
+       coalesce('number:' || number, 'imei:' || imei, 'mention:' || mention_id)
 FROM phone JOIN live USING (mention_id)
 UNION ALL
 SELECT mention_id, 'address',
