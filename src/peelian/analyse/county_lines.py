@@ -67,6 +67,7 @@ class LineRules:
     named_reports: int = 2  # intelligence reports naming a child with a line's controller
     near_km: float = 5.0  # an ANPR camera this close to a town's cell sites is in the town
     run_days: int = 8  # days a vehicle is read in both the origin and the market town
+    run_overlap_days: int = 60  # ...over periods in the two towns overlapping this long
     located_contacts: int = 10  # contacts placed by cell sites before a market is named
     market_share: float = 0.5  # of them in one postcode area, for it to be the market
     adult_age: int = 18
@@ -158,6 +159,7 @@ near AS (
     )) <= $km
 )
 SELECT v.entity_id AS vehicle, n.town, count(DISTINCT l.start::DATE) AS days,
+       min(l.start)::DATE AS first_day, max(l.start)::DATE AS last_day,
        min(l.from_mention) AS mention
 FROM links l
 JOIN entity_membership c ON c.mention_id = l.to_mention
@@ -817,7 +819,8 @@ def _runs(
     con: duckdb.DuckDBPyConnection, origin: str | None, market: str | None, rules: LineRules
 ) -> list[tuple[str, str | None, int, int, str]]:
     """Vehicles read on `run_days` or more days both in the line's origin and in its
-    market: (vehicle, VRM, market days, origin days, a read in the market)."""
+    market, over periods overlapping by `run_overlap_days` (runs back and forth, not a
+    move of house): (vehicle, VRM, market days, origin days, a read in the market)."""
     if not origin or not market or origin.upper() == market.upper():
         return []
     rows = con.execute(
@@ -827,9 +830,17 @@ def _runs(
                m.days, o.days, m.mention
         FROM cl_runs m JOIN cl_runs o ON o.vehicle = m.vehicle AND o.town = $origin
         WHERE m.town = $market AND m.days >= $days AND o.days >= $days
+          -- back and forth over the same months, not a keeper who moved house
+          AND date_diff('day', greatest(m.first_day, o.first_day),
+                        least(m.last_day, o.last_day)) >= $overlap
         ORDER BY m.days DESC, m.vehicle
         """,
-        {"origin": origin.upper(), "market": market.upper(), "days": rules.run_days},
+        {
+            "origin": origin.upper(),
+            "market": market.upper(),
+            "days": rules.run_days,
+            "overlap": rules.run_overlap_days,
+        },
     ).fetchall()
     return [(str(v), r, int(md), int(od), str(x)) for v, r, md, od, x in rows]
 
