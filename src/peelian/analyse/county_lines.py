@@ -63,7 +63,7 @@ class LineRules:
     rotation_shared: int = 10  # contacts two handsets of one line share, at least
     rotation_jaccard: float = 0.2
     handler_calls: int = 3  # voice calls the line makes to a number: a handler
-    market_found: int = 2  # times a missing child is found in the line's market town
+    market_found: int = 3  # times a missing child is found in the line's market town
     named_reports: int = 2  # intelligence reports naming a child with a line's controller
     near_km: float = 5.0  # an ANPR camera this close to a town's cell sites is in the town
     run_days: int = 8  # days a vehicle is read in both the origin and the market town
@@ -138,8 +138,10 @@ WHERE l.type = 'PARTY_TO' AND l.role = 'subject' AND ev.event_type = 'referral'
   AND l.deleted_at IS NULL AND ev.attributes['partner_agency'] ILIKE '%adult%';
 """
 _WORKING = ("cl_named", "cl_holders", "cl_lived", "cl_found", "cl_referrals", "cl_towns", "cl_runs")
-# ANPR: the days each vehicle was read in each town that has cell sites (a camera within
-# near_km of the mean of the town's sites counts as in the town).
+# ANPR: the days each vehicle was read, under each plate as read, in each town that has
+# cell sites (a camera within near_km of the mean of the town's sites counts as in the
+# town). The plate as read, not only the entity: the misread-tolerant key can join two
+# real vehicles whose plates differ by a misread, one kept in each town.
 RUNS = """
 CREATE OR REPLACE TEMP TABLE cl_towns AS
 SELECT town, avg(lat) AS lat, avg(lon) AS lon FROM cl_cells
@@ -158,15 +160,16 @@ near AS (
         + cos(radians(c.lat)) * cos(radians(t.lat)) * pow(sin(radians(t.lon - c.lon) / 2), 2)
     )) <= $km
 )
-SELECT v.entity_id AS vehicle, n.town, count(DISTINCT l.start::DATE) AS days,
+SELECT v.entity_id AS vehicle, vh.vrm, n.town, count(DISTINCT l.start::DATE) AS days,
        min(l.start)::DATE AS first_day, max(l.start)::DATE AS last_day,
        min(l.from_mention) AS mention
 FROM links l
 JOIN entity_membership c ON c.mention_id = l.to_mention
 JOIN near n ON n.camera = c.entity_id
 JOIN entity_membership v ON v.mention_id = l.from_mention AND v.entity_type = 'vehicle'
+JOIN vehicle vh ON vh.mention_id = l.from_mention
 WHERE l.type = 'SEEN_AT' AND l.deleted_at IS NULL AND l.start IS NOT NULL
-GROUP BY 1, 2;
+GROUP BY 1, 2, 3;
 """
 
 
@@ -402,10 +405,13 @@ def find_county_lines(
     # runner or controller for a cuckooed adult
     people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]] = {}
     markets: dict[str, tuple[str | None, str | None, str, list[str]]] = {}
+    handlers_of: dict[str, dict[str, dict[str, Any]]] = {}
     line_ids = [f"L{number:04d}" for number in range(1, len(lines) + 1)]
     located = _located(con, {**dict(zip(line_ids, lines, strict=True)), **{p: [p] for p in stats}})
     for line_id, handsets in zip(line_ids, lines, strict=True):
-        controllers, runners = _line_people(con, handsets, numbers, dobs, rules)
+        controllers, runners, handlers_of[line_id] = _line_people(
+            con, handsets, numbers, dobs, rules
+        )
         hub_towns = Counter(homes[c][1] for c in controllers if c in homes)
         hub_towns.pop(None, None)
         hub_town = hub_towns.most_common(1)[0][0] if hub_towns else None
@@ -427,6 +433,7 @@ def find_county_lines(
         markets[line_id] = (hub_town, market, market_text, sorted(set(place_mentions)))
     _add_market_runners(con, people_of, markets, dobs, homes, rules)
     line_people = {p for c, r in people_of.values() for p in (*c, *r)}
+    line_people |= {p for handlers in handlers_of.values() for p in handlers}
     offences = offences_by_person(con)
     phone_rows: list[dict[str, Any]] = []
     people_rows: list[dict[str, Any]] = []
@@ -489,7 +496,11 @@ def find_county_lines(
             offences,
             rules,
         )
-        for role, people in (("controller", controllers), ("runner", runners)):
+        for role, people in (
+            ("controller", controllers),
+            ("runner", runners),
+            ("handler", handlers_of[line_id]),
+        ):
             for person, entry in sorted(people.items()):
                 people_rows.append(
                     {
@@ -569,19 +580,21 @@ def _line_people(
     numbers: dict[str, str],
     dobs: dict[str, str],
     rules: LineRules,
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The line's controllers and runners, each with evidence and mentions: the people
-    on the numbers the line rings (adults control, children run), and children named in
-    intelligence with a controller (their age when first named with them)."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The line's controllers, runners and handlers of unknown age, each with evidence
+    and mentions: the people on the numbers the line rings (adults control, children
+    run), and children named in intelligence with a controller (their age when first
+    named with them)."""
     controllers: dict[str, dict[str, Any]] = {}
     runners: dict[str, dict[str, Any]] = {}
-    handlers = _handlers(con, handsets, rules)
-    for person, phone, calls, when, mention, holder in handlers:
+    handlers: dict[str, dict[str, Any]] = {}
+    for person, phone, calls, when, mention, holder in _handlers(con, handsets, rules):
         age = _age(dobs.get(person), _date(when) or dt.date.today())
         text = f"rung {calls} times by the line from {numbers.get(phone, phone)}"
-        # the line rings its controller and its runners: the adult is the controller;
-        # someone of unknown age is taken for a runner (controllers are known nominals)
-        target = controllers if age is not None and age >= rules.adult_age else runners
+        # the line rings its controller and its runners: the adult is the controller, the
+        # child a runner; someone whose age no record gives is neither, said so
+        adult = age is not None and age >= rules.adult_age
+        target = handlers if age is None else controllers if adult else runners
         entry = target.setdefault(person, {"evidence": [], "mentions": []})
         entry["evidence"].append(
             text + (f" (aged {age} then)" if age is not None else " (age unknown)")
@@ -599,7 +612,7 @@ def _line_people(
             "intelligence reports"
         )
         entry["mentions"].append(mention)
-    return controllers, runners
+    return controllers, runners, handlers
 
 
 def _label_mentions(con: duckdb.DuckDBPyConnection, entities: list[str]) -> dict[str, list[str]]:
@@ -818,17 +831,17 @@ def _ties(con: duckdb.DuckDBPyConnection, people: list[str]) -> dict[str, set[st
 def _runs(
     con: duckdb.DuckDBPyConnection, origin: str | None, market: str | None, rules: LineRules
 ) -> list[tuple[str, str | None, int, int, str]]:
-    """Vehicles read on `run_days` or more days both in the line's origin and in its
-    market, over periods overlapping by `run_overlap_days` (runs back and forth, not a
-    move of house): (vehicle, VRM, market days, origin days, a read in the market)."""
+    """Vehicles read under one plate on `run_days` or more days both in the line's origin
+    and in its market, over periods overlapping by `run_overlap_days` (runs back and
+    forth, not a move of house): (vehicle, VRM, market days, origin days, a read in the
+    market)."""
     if not origin or not market or origin.upper() == market.upper():
         return []
     rows = con.execute(
         """
-        SELECT m.vehicle, (SELECT arg_max(value, seen) FROM golden_values g
-                           WHERE g.entity_id = m.vehicle AND g.field = 'vrm'),
-               m.days, o.days, m.mention
-        FROM cl_runs m JOIN cl_runs o ON o.vehicle = m.vehicle AND o.town = $origin
+        SELECT m.vehicle, m.vrm, m.days, o.days, m.mention
+        FROM cl_runs m
+        JOIN cl_runs o ON o.vehicle = m.vehicle AND o.vrm = m.vrm AND o.town = $origin
         WHERE m.town = $market AND m.days >= $days AND o.days >= $days
           -- back and forth over the same months, not a keeper who moved house
           AND date_diff('day', greatest(m.first_day, o.first_day),

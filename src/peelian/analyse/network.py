@@ -44,7 +44,7 @@ from peelian.reference import read_table
 MAX_SHARERS = 6
 # Kinds of relation (reference/network_relations.csv) that communities are found by,
 # and the kind that makes someone a member rather than an associate.
-ORGANISED = ("contact", "offending")
+ORGANISED = ("contact", "shared", "offending")
 MEMBERSHIP = "contact"
 
 
@@ -52,7 +52,7 @@ MEMBERSHIP = "contact"
 class Relation:
     name: str
     weight: float
-    kind: str  # contact | offending | intelligence | household | harm
+    kind: str  # contact | shared | offending | intelligence | household | harm
     description: str
 
     @property

@@ -225,7 +225,9 @@ class LinePhone(BaseModel):
 class LinePerson(BaseModel):
     id: str
     label: str
-    role: str = Field(description="controller or runner")
+    role: str = Field(
+        description="controller (adult), runner (child) or handler (rung by the line; age unknown)"
+    )
     evidence: str
 
 

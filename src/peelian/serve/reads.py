@@ -702,7 +702,9 @@ class Reads:
                 WHERE line_id IN (SELECT unnest($l::VARCHAR[])) ORDER BY line_id, role, 2""",
                 {"l": shown},
             ).fetchall()
-            if f"{r[0]}/{r[1]}" not in hidden_people and (safeguarding or r[2] != "runner")
+            # runners, and handlers of unknown age (who may be children), are exploitation
+            # flags: for roles that may view them
+            if f"{r[0]}/{r[1]}" not in hidden_people and (safeguarding or r[2] == "controller")
         ]
         homes = (
             [
