@@ -16,8 +16,9 @@ report also says how many were unknown.
   of one true line; line recall is the share of true lines so found (lines whose
   phones the call records never show count as missed). A right line's market is right
   when it names the true line's market town (no market named counts as wrong).
-- Line vehicles: a flagged vehicle (VRM) is right when it is the vehicle of the true
-  line its reported line matched; recall over true lines with a vehicle.
+- Line vehicles: a flagged vehicle is right when its reads are (mostly) of a true
+  line's vehicle, whatever plate it was read under (lines sharing an origin and a
+  market share their flags); recall over the true lines' vehicles.
 - Runners: children flagged as a line's runners against the true runners.
 - Cuckooed addresses: a flag names the home by its occupant (the vulnerable adult) and,
   where the hub holds one, the address; it is right when the occupant is a true victim.
@@ -91,9 +92,11 @@ class NetworkEvaluation:
         return sum(g.recall for g in scored) / len(scored) if scored else 0.0
 
 
-def entity_people(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, str]:
-    """Each person entity -> the true person most of its mentions are."""
-    load_truth(con, truth, "person")
+def entity_people(
+    con: duckdb.DuckDBPyConnection, truth: Path, entity_type: str = "person"
+) -> dict[str, str]:
+    """Each entity (a person, by default) -> the true one most of its mentions are."""
+    load_truth(con, truth, entity_type)
     rows = con.execute(
         """SELECT predicted, arg_max(truth, n) FROM (
                SELECT predicted, truth, count(*) AS n FROM eval_pairs GROUP BY ALL)
@@ -222,28 +225,19 @@ def _score_lines(
 
     # vehicles: a flagged vehicle is right when it is the vehicle of a true line the
     # reported line was matched to
-    vrm_of = {
-        str(v): str(r).replace(" ", "").upper()
-        for v, r in con.execute(
-            "SELECT vehicle_id, vrm FROM read_parquet($f)",
-            {"f": str(truth / "vehicles.parquet")},
+    # vehicles: a flagged vehicle is right when it is a true line's vehicle (lines that
+    # share an origin and a market share the flags: which line's runs they are, the
+    # records can't say)
+    vehicle_of = entity_people(con, truth, "vehicle")
+    line_vehicles = {str(line["vehicle_id"]) for line in lines if line.get("vehicle_id")}
+    flagged_vehicles = {
+        vehicle_of.get(str(e), f"?{e}")
+        for (e,) in con.execute(
+            "SELECT DISTINCT vehicle_entity FROM county_line_vehicles"
         ).fetchall()
     }
-    line_vrm = {
-        line["line_id"]: vrm_of.get(str(line.get("vehicle_id")))
-        for line in lines
-        if line.get("vehicle_id")
-    }
-    flagged_vehicles = con.execute("SELECT line_id, vrm FROM county_line_vehicles").fetchall()
-    right_vehicles = {
-        (true_line_of[str(line)], str(vrm).replace(" ", "").upper())
-        for line, vrm in flagged_vehicles
-        if str(line) in true_line_of
-        and line_vrm.get(true_line_of[str(line)]) == str(vrm).replace(" ", "").upper()
-    }
-    distinct_flagged = {str(vrm).replace(" ", "").upper() for _line, vrm in flagged_vehicles}
-    result.vehicle_precision = Rate(len({v for _l, v in right_vehicles}), len(distinct_flagged))
-    result.vehicle_recall = Rate(len(right_vehicles), len(line_vrm))
+    result.vehicle_precision = Rate(len(flagged_vehicles & line_vehicles), len(flagged_vehicles))
+    result.vehicle_recall = Rate(len(flagged_vehicles & line_vehicles), len(line_vehicles))
 
     runners = {r["person_id"] for line in lines for r in line["runners"]}
     flagged = {
