@@ -178,7 +178,7 @@ def bench_network(
     hub: Annotated[
         Path, typer.Option("--hub", help="A resolved hub (copied; the original is not changed).")
     ],
-    keep: Annotated[
+    in_place: Annotated[
         bool, typer.Option("--in-place", help="Analyse the hub itself instead of a copy.")
     ] = False,
 ) -> None:
@@ -195,7 +195,7 @@ def bench_network(
     work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
     try:
         target = hub
-        if not keep:
+        if not in_place:
             target = work / "hub"
             shutil.copytree(hub, target, ignore=shutil.ignore_patterns("index*", "models"))
         with _open_hub(target) as opened:
