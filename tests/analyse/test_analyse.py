@@ -208,3 +208,45 @@ def test_analyse_commands_have_help_with_an_example(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_a_flag_names_a_record_of_every_label_its_words_count(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # "named with the line's controller in N intelligence reports": every one of those N
+    # reports' security labels is among the row's records, so a reader who may not see
+    # one of them is not shown the row (the server withholds it)
+    label_of = dict(
+        con.execute(
+            """SELECT m.mention_id, concat_ws('|', sr.marking, coalesce(sr.compartment, ''))
+            FROM mentions m JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            WHERE m.kind = 'event' AND m.event_type = 'intelligence_report'"""
+        ).fetchall()
+    )
+    checked = 0
+    for line_id, person, mentions in con.execute(
+        """SELECT line_id, entity_id, mentions FROM county_line_people
+        WHERE role = 'runner' AND evidence LIKE '%named with the line''s controller%'"""
+    ).fetchall():
+        controllers = [
+            c
+            for (c,) in con.execute(
+                "SELECT entity_id FROM county_line_people WHERE line_id = $l "
+                "AND role = 'controller'",
+                {"l": line_id},
+            ).fetchall()
+        ]
+        reports = {
+            r
+            for (r,) in con.execute(
+                """SELECT m_via FROM graph_evidence WHERE relation = 'named_together'
+                AND ((a = $p AND b IN (SELECT unnest($c::VARCHAR[])))
+                  OR (b = $p AND a IN (SELECT unnest($c::VARCHAR[]))))""",
+                {"p": person, "c": controllers},
+            ).fetchall()
+        }
+        needed = {label_of[r] for r in reports}
+        have = {label_of[m] for m in mentions if m in label_of}
+        assert needed <= have, (line_id, person, needed - have)
+        checked += 1
+    assert checked, "the small force has runners named with a controller"

@@ -45,8 +45,21 @@ from typing import Any
 
 import duckdb
 
-from peelian.analyse.network import insert_rows, offences_by_person
+from peelian.analyse.network import MAX_SHARERS, insert_rows, offences_by_person
 
+
+# Of several records that each say the same thing, the most openly marked: no sharing
+# restriction, no compartment, then OFFICIAL before OFFICIAL-SENSITIVE and above.
+def _openness(mention: str) -> str:
+    """An ORDER key over `sr` (the mention's source row): most openly marked first."""
+    return (
+        "(len(coalesce(sr.sharing_roles, [])) > 0, sr.compartment IS NOT NULL,"
+        f" upper(sr.marking) <> 'OFFICIAL', {mention})"
+    )
+
+
+# Each person's date of birth (ISO) and the mentions that give it.
+Dobs = dict[str, tuple[str, list[str]]]
 # A person's most recorded address: (address entity, town, text, postcode, house number,
 # flat).
 Home = tuple[str, str | None, str | None, str | None, str | None, str | None]
@@ -118,7 +131,7 @@ SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
 FROM graph_evidence
 WHERE (a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person');
 CREATE OR REPLACE TEMP TABLE cl_lived AS
-SELECT a AS person, m_a FROM graph_evidence WHERE relation = 'lives_at';
+SELECT a AS person, b AS address, m_a FROM graph_evidence WHERE relation = 'lives_at';
 CREATE OR REPLACE TEMP TABLE cl_found AS
 SELECT em.entity_id, upper(p.town) AS town, f.from_mention,
        coalesce(ev.end, ev.start, ev.occurred) AS found_at, ev.mention_id AS episode
@@ -271,14 +284,12 @@ def _located(
                 SELECT key, area, count(*) AS n FROM per_contact GROUP BY key, area
             ),
             areas AS (
-                SELECT key, area, town, list(DISTINCT mention) AS mentions
-                FROM (SELECT key, area, mode(town) OVER (PARTITION BY key, area) AS town,
-                             mention FROM placed)
-                GROUP BY key, area, town
-            )
+                SELECT key, area, mode(town) AS town FROM placed GROUP BY key, area
+            ),
+            sites AS (SELECT key, list(DISTINCT mention) AS mentions FROM placed GROUP BY key)
             SELECT p.key, p.area, p.n, sum(p.n) OVER (PARTITION BY p.key) AS located,
-                   a.town, a.mentions
-            FROM per_area p JOIN areas a USING (key, area)
+                   a.town, s.mentions
+            FROM per_area p JOIN areas a USING (key, area) JOIN sites s USING (key)
             QUALIFY row_number() OVER (PARTITION BY p.key ORDER BY p.n DESC, p.area) = 1
             """
         ).fetchall()
@@ -370,8 +381,19 @@ def _age(dob: str | None, on: dt.date) -> int | None:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
+def _aged(dobs: Dobs, person: str, when: str | None) -> tuple[int | None, list[str]]:
+    """A person's age on the date `when` (today if none), and the records giving the
+    date of birth."""
+    dob, mentions = dobs.get(person, (None, []))
+    return _age(dob, _date(when) or dt.date.today()), mentions
+
+
 def _date(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value[:10]) if value else None
+    """The date of an ISO date-time text; None for none or a value that is no date."""
+    try:
+        return dt.date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def find_county_lines(
@@ -393,13 +415,25 @@ def find_county_lines(
             WHERE entity_type = 'phone' AND field = 'number' GROUP BY 1"""
         ).fetchall()
     )
-    dobs = dict(
-        con.execute(
-            """SELECT entity_id, arg_max(value, chosen::INTEGER * 1000000 + seen)
-            FROM golden_values WHERE entity_type = 'person' AND field = 'date_of_birth'
-            GROUP BY 1"""
+    # each person's date of birth and the most openly marked record that gives it (an
+    # age in a flag's words rests on it: any one record giving the date will do)
+    dobs: Dobs = {
+        str(e): (str(v), [str(m)])
+        for e, v, m in con.execute(
+            f"""WITH chosen AS (
+                SELECT entity_id, arg_max(value, chosen::INTEGER * 1000000 + seen) AS value,
+                       arg_max(mentions, chosen::INTEGER * 1000000 + seen) AS mentions
+                FROM golden_values WHERE entity_type = 'person' AND field = 'date_of_birth'
+                GROUP BY 1
+            )
+            SELECT c.entity_id, c.value, arg_min(x.mention_id, {_openness("x.mention_id")})
+            FROM (SELECT entity_id, value, unnest(mentions) AS mention_id FROM chosen) x
+            JOIN chosen c USING (entity_id)
+            JOIN mentions m ON m.mention_id = x.mention_id
+            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            GROUP BY c.entity_id, c.value"""
         ).fetchall()
-    )
+    }
     homes = _homes(con)
     # first pass: each line's controllers and runners, so that no line takes another's
     # runner or controller for a cuckooed adult
@@ -485,7 +519,7 @@ def find_county_lines(
                         f"{market_days} days and in {str(hub_town).title()} (the origin) on "
                         f"{origin_days} days"
                     ),
-                    "mentions": [mention, *place_mentions],
+                    "mentions": [*mention, *place_mentions],
                 }
             )
         cuckooed = _cuckooed(
@@ -548,6 +582,21 @@ def find_county_lines(
                 "place_mentions": place_mentions,
             }
         )
+    # a home's address, postcode and town rest on the address's records and the record
+    # saying the person lives there
+    address_mentions = _label_mentions(
+        con, sorted({r["address_entity"] for r in address_rows if r["address_entity"]})
+    )
+    lived = defaultdict(list)
+    for person, address, mention in con.execute(
+        "SELECT person, address, m_a FROM cl_lived WHERE person IN (SELECT unnest($p::VARCHAR[]))",
+        {"p": sorted({r["person_entity"] for r in address_rows})},
+    ).fetchall():
+        lived[(str(person), str(address))].append(str(mention))
+    for row in address_rows:
+        if row["address_entity"]:
+            row["mentions"] += address_mentions.get(row["address_entity"], [])
+            row["mentions"] += lived.get((row["person_entity"], row["address_entity"]), [])
     for rows, column in (
         (phone_rows, "mentions"),
         (people_rows, "mentions"),
@@ -578,7 +627,7 @@ def _line_people(
     con: duckdb.DuckDBPyConnection,
     handsets: list[str],
     numbers: dict[str, str],
-    dobs: dict[str, str],
+    dobs: Dobs,
     rules: LineRules,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The line's controllers, runners and handlers of unknown age, each with evidence
@@ -588,8 +637,8 @@ def _line_people(
     controllers: dict[str, dict[str, Any]] = {}
     runners: dict[str, dict[str, Any]] = {}
     handlers: dict[str, dict[str, Any]] = {}
-    for person, phone, calls, when, mention, holder in _handlers(con, handsets, rules):
-        age = _age(dobs.get(person), _date(when) or dt.date.today())
+    for person, phone, calls, when, calls_seen, holders in _handlers(con, handsets, rules):
+        age, born = _aged(dobs, person, when)
         text = f"rung {calls} times by the line from {numbers.get(phone, phone)}"
         # the line rings its controller and its runners: the adult is the controller, the
         # child a runner; someone whose age no record gives is neither, said so
@@ -599,9 +648,9 @@ def _line_people(
         entry["evidence"].append(
             text + (f" (aged {age} then)" if age is not None else " (age unknown)")
         )
-        entry["mentions"] += [mention, holder]
-    for person, reports, when, mention in _named_with(con, list(controllers)):
-        age = _age(dobs.get(person), _date(when) or dt.date.today())
+        entry["mentions"] += [*calls_seen, *holders, *born]
+    for person, reports, when, seen in _named_with(con, list(controllers)):
+        age, born = _aged(dobs, person, when)
         if person in controllers or age is None or age >= rules.adult_age:
             continue
         if reports < rules.named_reports and person not in runners:
@@ -611,7 +660,7 @@ def _line_people(
             f"a child (aged {age}) named with the line's controller in {reports} "
             "intelligence reports"
         )
-        entry["mentions"].append(mention)
+        entry["mentions"] += [*seen, *born]
     return controllers, runners, handlers
 
 
@@ -633,34 +682,43 @@ def _label_mentions(con: duckdb.DuckDBPyConnection, entities: list[str]) -> dict
 
 def _handlers(
     con: duckdb.DuckDBPyConnection, handsets: list[str], rules: LineRules
-) -> list[tuple[str, str, int, str, str, str]]:
-    """(person, their phone, voice calls from the line, first call, a call mention, a
-    mention of the record giving the person that phone) for the
-    numbers the line rings by voice at least `handler_calls` times."""
+) -> list[tuple[str, str, int, str | None, list[str], list[str]]]:
+    """(person, their phone, voice calls from the line, first call, the calls' mentions,
+    the records giving the person that phone) for the numbers the line rings by voice
+    at least `handler_calls` times; a number given by more than MAX_SHARERS people (a
+    switchboard, a placeholder) names nobody."""
     rows = con.execute(
         f"""
         WITH rung AS (
             SELECT b AS phone, count(*) AS calls, min(called_at)::VARCHAR AS first,
-                   min(m_b) AS mention
+                   list(DISTINCT m_b) AS mentions
             FROM cl_calls
             WHERE a IN (SELECT unnest($h::VARCHAR[])) AND NOT sms
               AND b NOT IN (SELECT unnest($h::VARCHAR[]))
             GROUP BY b HAVING count(*) >= {rules.handler_calls}
         )
-        SELECT h.person, r.phone, r.calls, r.first, r.mention, min(h.m_a) AS holder
+        SELECT h.person, r.phone, r.calls, r.first, r.mentions,
+               [arg_min(h.m_a, {_openness("h.m_a")})]
         FROM rung r JOIN cl_holders h ON h.phone = r.phone
-        GROUP BY ALL ORDER BY 1, 2
+        JOIN mentions m ON m.mention_id = h.m_a
+        JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+        WHERE r.phone IN (SELECT phone FROM cl_holders GROUP BY phone
+                          HAVING count(DISTINCT person) <= {MAX_SHARERS})
+        GROUP BY h.person, r.phone, r.calls, r.first, r.mentions ORDER BY 1, 2
         """,
         {"h": handsets},
     ).fetchall()
-    return [(str(p), str(ph), int(n), str(w), str(m), str(h)) for p, ph, n, w, m, h in rows]
+    return [
+        (str(p), str(ph), int(n), w, [str(x) for x in ms], [str(x) for x in hs])
+        for p, ph, n, w, ms, hs in rows
+    ]
 
 
 def _named_with(
     con: duckdb.DuckDBPyConnection, people: list[str]
-) -> list[tuple[str, int, str, str]]:
+) -> list[tuple[str, int, str | None, list[str]]]:
     """People named in intelligence reports with any of `people`: (person, reports, first
-    report date, a report mention)."""
+    report date, the report mentions)."""
     if not people:
         return []
     rows = con.execute(
@@ -671,12 +729,12 @@ def _named_with(
             FROM cl_named
             WHERE a IN (SELECT unnest($p::VARCHAR[])) OR b IN (SELECT unnest($p::VARCHAR[]))
         )
-        SELECT other, count(DISTINCT m_via), min(happened)::VARCHAR, min(m_via)
+        SELECT other, count(DISTINCT m_via), min(happened)::VARCHAR, list(DISTINCT m_via)
         FROM ev WHERE other NOT IN (SELECT unnest($p::VARCHAR[])) GROUP BY other ORDER BY 1
         """,
         {"p": people},
     ).fetchall()
-    return [(str(o), int(n), str(w), str(m)) for o, n, w, m in rows]
+    return [(str(o), int(n), w, [str(m) for m in ms]) for o, n, w, ms in rows]
 
 
 def _homes(con: duckdb.DuckDBPyConnection) -> dict[str, Home]:
@@ -768,7 +826,7 @@ def _add_market_runners(
     con: duckdb.DuckDBPyConnection,
     people_of: dict[str, tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
     markets: dict[str, tuple[str | None, str | None, str, list[str]]],
-    dobs: dict[str, str],
+    dobs: Dobs,
     homes: dict[str, Home],
     rules: LineRules,
 ) -> None:
@@ -784,7 +842,7 @@ def _add_market_runners(
         found = _found_in(con, market, rules)
         children = []
         for person, times, first_found, mention in found:
-            age = _age(dobs.get(person), _date(first_found) or dt.date.today())
+            age, born = _aged(dobs, person, first_found)
             if age is not None and age >= rules.adult_age:
                 continue
             home_town = homes[person][1] if person in homes else None
@@ -792,7 +850,7 @@ def _add_market_runners(
                 continue  # found in their own town: not far from home
             if any(person in people_of[line][0] for line in line_ids):
                 continue  # a controller of a line into the town
-            children.append((person, times, age, mention))
+            children.append((person, times, age, [*mention, *born]))
         tied = _ties(con, [c[0] for c in children]) if len(line_ids) > 1 else {}
         for person, times, age, mention in children:
             lines_here = [
@@ -801,8 +859,7 @@ def _add_market_runners(
                 if tied.get(person, set()) & (set(people_of[line][0]) | set(people_of[line][1]))
             ] or line_ids
             share = (
-                f" (one of {len(line_ids)} lines into {market.title()}; not linked to any"
-                " line's people)"
+                f" (more than one line supplies {market.title()}; not linked to any line's people)"
                 if len(lines_here) > 1
                 else ""
             )
@@ -812,7 +869,7 @@ def _add_market_runners(
                     f"found in {market.title()}, the line's market, {times} times after going "
                     "missing" + (f" (aged {age} the first time)" if age is not None else "") + share
                 )
-                entry["mentions"].append(mention)
+                entry["mentions"] += mention
 
 
 def _ties(con: duckdb.DuckDBPyConnection, people: list[str]) -> dict[str, set[str]]:
@@ -830,7 +887,7 @@ def _ties(con: duckdb.DuckDBPyConnection, people: list[str]) -> dict[str, set[st
 
 def _runs(
     con: duckdb.DuckDBPyConnection, origin: str | None, market: str | None, rules: LineRules
-) -> list[tuple[str, str | None, int, int, str]]:
+) -> list[tuple[str, str | None, int, int, list[str]]]:
     """Vehicles read under one plate on `run_days` or more days both in the line's origin
     and in its market, over periods overlapping by `run_overlap_days` (runs back and
     forth, not a move of house): (vehicle, VRM, market days, origin days, a read in the
@@ -839,7 +896,7 @@ def _runs(
         return []
     rows = con.execute(
         """
-        SELECT m.vehicle, m.vrm, m.days, o.days, m.mention
+        SELECT m.vehicle, m.vrm, m.days, o.days, [m.mention, o.mention]
         FROM cl_runs m
         JOIN cl_runs o ON o.vehicle = m.vehicle AND o.vrm = m.vrm AND o.town = $origin
         WHERE m.town = $market AND m.days >= $days AND o.days >= $days
@@ -855,30 +912,32 @@ def _runs(
             "overlap": rules.run_overlap_days,
         },
     ).fetchall()
-    return [(str(v), r, int(md), int(od), str(x)) for v, r, md, od, x in rows]
+    return [(str(v), r, int(md), int(od), [str(m) for m in ms]) for v, r, md, od, ms in rows]
 
 
 def _found_in(
     con: duckdb.DuckDBPyConnection, town: str, rules: LineRules
-) -> list[tuple[str, int, str, str]]:
+) -> list[tuple[str, int, str | None, list[str]]]:
     """People found in `town` at least `market_found` times after going missing: (person,
-    times, first found, a missing-episode mention)."""
+    times, first found, the found records and missing episodes)."""
     rows = con.execute(
         """
-        SELECT entity_id, count(DISTINCT from_mention), min(found_at)::VARCHAR, min(episode)
+        SELECT entity_id, count(DISTINCT from_mention), min(found_at)::VARCHAR,
+               list(DISTINCT from_mention) || list(DISTINCT episode)
+                   FILTER (WHERE episode IS NOT NULL)
         FROM cl_found WHERE town = $town
         GROUP BY 1 HAVING count(DISTINCT from_mention) >= $times ORDER BY 1
         """,
         {"town": town.upper(), "times": rules.market_found},
     ).fetchall()
-    return [(str(p), int(n), str(w), str(m)) for p, n, w, m in rows]
+    return [(str(p), int(n), w, [str(m) for m in ms]) for p, n, w, ms in rows]
 
 
 def _cuckooed(
     con: duckdb.DuckDBPyConnection,
     line_people: list[str],
     exclude: set[str],
-    dobs: dict[str, str],
+    dobs: Dobs,
     offences: dict[str, int],
     rules: LineRules,
 ) -> dict[str, dict[str, Any]]:
@@ -899,8 +958,8 @@ def _cuckooed(
         {"c": candidates},
     ).fetchall():
         referrals[str(person)].append((str(concern), str(when)[:10], str(mention)))
-    for person, reports, when, mention in named:
-        age = _age(dobs.get(person), _date(when) or dt.date.today())
+    for person, reports, when, seen in named:
+        age, born = _aged(dobs, person, when)
         if person in exclude or (age is not None and age < rules.adult_age):
             continue
         refs = referrals.get(person, [])
@@ -911,5 +970,8 @@ def _cuckooed(
             f"named with the line's runners or controller in {reports} intelligence reports"
         ]
         evidence += [f"adult social care referral {d}: {c}" for c, d, _ in refs]
-        found[person] = {"evidence": evidence, "mentions": [mention] + [m for *_, m in refs]}
+        found[person] = {
+            "evidence": evidence,
+            "mentions": [*seen, *born, *(m for *_, m in refs)],
+        }
     return found

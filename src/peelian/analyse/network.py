@@ -146,11 +146,15 @@ CREATE OR REPLACE TABLE network_group_members (
 
 
 # The records a group's reasons rest on, one per security label per group: its people's
-# relations to each other, their phones and vehicles, the calls and convoys between
-# those, and their offences. The server shows a group only to a reader who may see all.
+# relations to each other and to the people of other groups (the broker flags), their
+# phones and vehicles, the calls and convoys between those and other groups', and their
+# offences. The server shows a group only to a reader who may see all. (The ranking and
+# the community itself are computed over the whole graph: a hidden tie can move a rank
+# or a boundary; it can't be read off the answer.)
 GROUP_EVIDENCE = f"""
 INSERT INTO network_group_evidence
 WITH people AS (SELECT group_id, entity_id FROM network_group_members),
+in_groups AS (SELECT DISTINCT entity_id FROM people),
 objects AS (
     SELECT p.group_id, e.b AS object
     FROM graph_edges e JOIN people p ON e.a = p.entity_id
@@ -160,22 +164,47 @@ objects AS (
     FROM graph_edges e JOIN people p ON e.b = p.entity_id
     WHERE e.a_type IN ('phone', 'vehicle')
 ),
+any_objects AS (SELECT DISTINCT object FROM objects),
+-- the phones and vehicles (of anyone in a group) that a group's own called or
+-- travelled with
+reached AS (
+    SELECT x.group_id, g.b AS object FROM graph_evidence g
+    JOIN objects x ON x.object = g.a JOIN any_objects y ON y.object = g.b
+    WHERE g.relation IN ('called', 'vehicles_in_convoy')
+    UNION
+    SELECT y.group_id, g.a FROM graph_evidence g
+    JOIN any_objects x ON x.object = g.a JOIN objects y ON y.object = g.b
+    WHERE g.relation IN ('called', 'vehicles_in_convoy')
+),
+group_objects AS (SELECT group_id, object FROM objects UNION SELECT * FROM reached),
 evidence AS (
+    -- the group's people and anyone in a group (its own, or another: brokers)
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN people x ON x.entity_id = g.a
-    JOIN people y ON y.entity_id = g.b AND y.group_id = x.group_id
+    JOIN in_groups y ON y.entity_id = g.b
     UNION ALL
-    SELECT p.group_id, g.m_a, g.m_via, g.m_b
-    FROM graph_evidence g JOIN people p ON p.entity_id = g.a
-    JOIN objects o ON o.group_id = p.group_id AND o.object = g.b
+    SELECT y.group_id, g.m_a, g.m_via, g.m_b
+    FROM graph_evidence g JOIN in_groups x ON x.entity_id = g.a
+    JOIN people y ON y.entity_id = g.b
     UNION ALL
-    SELECT p.group_id, g.m_a, g.m_via, g.m_b
-    FROM graph_evidence g JOIN people p ON p.entity_id = g.b
-    JOIN objects o ON o.group_id = p.group_id AND o.object = g.a
+    -- anyone in a group with the group's phones and vehicles, or those they reached
+    SELECT o.group_id, g.m_a, g.m_via, g.m_b
+    FROM graph_evidence g JOIN in_groups p ON p.entity_id = g.a
+    JOIN group_objects o ON o.object = g.b
     UNION ALL
+    SELECT o.group_id, g.m_a, g.m_via, g.m_b
+    FROM graph_evidence g JOIN in_groups p ON p.entity_id = g.b
+    JOIN group_objects o ON o.object = g.a
+    UNION ALL
+    -- calls and convoys between the group's phones and vehicles and any group's
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN objects x ON x.object = g.a
-    JOIN objects y ON y.object = g.b AND y.group_id = x.group_id
+    JOIN any_objects y ON y.object = g.b
+    WHERE g.relation IN ('called', 'vehicles_in_convoy')
+    UNION ALL
+    SELECT y.group_id, g.m_a, g.m_via, g.m_b
+    FROM graph_evidence g JOIN any_objects x ON x.object = g.a
+    JOIN objects y ON y.object = g.b
     WHERE g.relation IN ('called', 'vehicles_in_convoy')
     UNION ALL
     SELECT p.group_id, l.from_mention, l.to_mention, l.to_mention

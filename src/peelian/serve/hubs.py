@@ -57,12 +57,17 @@ DERIVED = (
     WHERE m.deleted_at IS NULL""",
     """CREATE OR REPLACE TABLE memory.main.served_edges AS
     WITH ev AS (
-        SELECT g.a, g.b, g.a_type, g.b_type, g.relation, g.happened,
+        -- the ends as the current resolve has them (a resolve since the last analyse may
+        -- have merged or split entities: the evidence's records still say who is linked)
+        SELECT ma.entity_id AS a, mb.entity_id AS b, ma.entity_type AS a_type,
+               mb.entity_type AS b_type, g.relation, g.happened,
                ma.label AS la, mv.label AS lm, mb.label AS lb
         FROM graph_evidence g
         JOIN memory.main.served_mentions ma ON ma.mention_id = g.m_a
         JOIN memory.main.served_mentions mv ON mv.mention_id = g.m_via
         JOIN memory.main.served_mentions mb ON mb.mention_id = g.m_b
+        WHERE ma.entity_id IS NOT NULL AND mb.entity_id IS NOT NULL
+          AND ma.entity_id <> mb.entity_id
     )
     SELECT a, b, b_type, relation, happened, la, lm, lb FROM ev
     UNION ALL
