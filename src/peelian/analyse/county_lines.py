@@ -58,6 +58,8 @@ def _openness(mention: str) -> str:
     )
 
 
+# Stands, in a flag's records, for the record giving a person's date of birth.
+DOB_OF = "@date-of-birth:"
 # Each person's date of birth (ISO) and the mentions that give it.
 Dobs = dict[str, tuple[str, list[str]]]
 # A person's most recorded address: (address entity, town, text, postcode, house number,
@@ -120,16 +122,23 @@ CREATE OR REPLACE TABLE county_line_addresses (
 
 
 # Small working tables, made once so that each line's questions don't scan the hub:
-# who was named with whom in intelligence, who holds which phone, where missing
-# people were found, and adult social care referrals.
+# who was named with whom in intelligence, who holds which phone (by the most openly
+# marked record saying so), where missing people were found, and adult social care
+# referrals.
 WORKING_TABLES = """
 CREATE OR REPLACE TEMP TABLE cl_named AS
 SELECT a, b, m_via, happened FROM graph_evidence WHERE relation = 'named_together';
 CREATE OR REPLACE TEMP TABLE cl_holders AS
-SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
-       CASE WHEN a_type = 'person' THEN b ELSE a END AS phone, m_a
-FROM graph_evidence
-WHERE (a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person');
+SELECT x.person, x.phone, arg_min(x.m_a, {openness}) AS m_a
+FROM (
+    SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
+           CASE WHEN a_type = 'person' THEN b ELSE a END AS phone, m_a
+    FROM graph_evidence
+    WHERE (a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person')
+) x
+JOIN mentions m ON m.mention_id = x.m_a
+JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+GROUP BY x.person, x.phone;
 CREATE OR REPLACE TEMP TABLE cl_lived AS
 SELECT a AS person, b AS address, m_a FROM graph_evidence WHERE relation = 'lives_at';
 CREATE OR REPLACE TEMP TABLE cl_found AS
@@ -403,7 +412,7 @@ def find_county_lines(
     rules = rules or LineRules()
     con.execute(TABLES)
     _calls(con)
-    con.execute(WORKING_TABLES)
+    con.execute(WORKING_TABLES.replace("{openness}", _openness("x.m_a")))
     for sql in RUNS.strip().split(";\n"):
         con.execute(sql, {"km": rules.near_km} if "$km" in sql else None)
     found = _deal_phones(con, rules)
@@ -415,23 +424,15 @@ def find_county_lines(
             WHERE entity_type = 'phone' AND field = 'number' GROUP BY 1"""
         ).fetchall()
     )
-    # each person's date of birth and the most openly marked record that gives it (an
-    # age in a flag's words rests on it: any one record giving the date will do)
+    # each person's date of birth; an age in a flag's words rests on a record giving it
+    # (a placeholder here, made the most openly marked such record at the end, for the
+    # few people flagged)
     dobs: Dobs = {
-        str(e): (str(v), [str(m)])
-        for e, v, m in con.execute(
-            f"""WITH chosen AS (
-                SELECT entity_id, arg_max(value, chosen::INTEGER * 1000000 + seen) AS value,
-                       arg_max(mentions, chosen::INTEGER * 1000000 + seen) AS mentions
-                FROM golden_values WHERE entity_type = 'person' AND field = 'date_of_birth'
-                GROUP BY 1
-            )
-            SELECT c.entity_id, c.value, arg_min(x.mention_id, {_openness("x.mention_id")})
-            FROM (SELECT entity_id, value, unnest(mentions) AS mention_id FROM chosen) x
-            JOIN chosen c USING (entity_id)
-            JOIN mentions m ON m.mention_id = x.mention_id
-            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-            GROUP BY c.entity_id, c.value"""
+        str(e): (str(v), [f"{DOB_OF}{e}"])
+        for e, v in con.execute(
+            """SELECT entity_id, arg_max(value, chosen::INTEGER * 1000000 + seen)
+            FROM golden_values WHERE entity_type = 'person' AND field = 'date_of_birth'
+            GROUP BY 1"""
         ).fetchall()
     }
     homes = _homes(con)
@@ -597,6 +598,7 @@ def find_county_lines(
         if row["address_entity"]:
             row["mentions"] += address_mentions.get(row["address_entity"], [])
             row["mentions"] += lived.get((row["person_entity"], row["address_entity"]), [])
+    _dob_records(con, people_rows + address_rows)
     for rows, column in (
         (phone_rows, "mentions"),
         (people_rows, "mentions"),
@@ -697,14 +699,11 @@ def _handlers(
               AND b NOT IN (SELECT unnest($h::VARCHAR[]))
             GROUP BY b HAVING count(*) >= {rules.handler_calls}
         )
-        SELECT h.person, r.phone, r.calls, r.first, r.mentions,
-               [arg_min(h.m_a, {_openness("h.m_a")})]
+        SELECT h.person, r.phone, r.calls, r.first, r.mentions, [h.m_a]
         FROM rung r JOIN cl_holders h ON h.phone = r.phone
-        JOIN mentions m ON m.mention_id = h.m_a
-        JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
         WHERE r.phone IN (SELECT phone FROM cl_holders GROUP BY phone
                           HAVING count(DISTINCT person) <= {MAX_SHARERS})
-        GROUP BY h.person, r.phone, r.calls, r.first, r.mentions ORDER BY 1, 2
+        ORDER BY 1, 2
         """,
         {"h": handsets},
     ).fetchall()
@@ -795,6 +794,38 @@ def _market(
         "missing" + (f", {hub_town.title()} being the controllers' home" if hub_town else ""),
         mentions,
     )
+
+
+def _dob_records(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Replace each date-of-birth placeholder in the rows' mentions with the most openly
+    marked record that gives the person's chosen date of birth (one query for all)."""
+    people = sorted(
+        {m.removeprefix(DOB_OF) for r in rows for m in r["mentions"] if m.startswith(DOB_OF)}
+    )
+    if not people:
+        return
+    record = dict(
+        con.execute(
+            f"""WITH chosen AS (
+                SELECT entity_id, arg_max(mentions, chosen::INTEGER * 1000000 + seen) AS ms
+                FROM golden_values
+                WHERE entity_type = 'person' AND field = 'date_of_birth'
+                  AND entity_id IN (SELECT unnest($p::VARCHAR[]))
+                GROUP BY 1
+            )
+            SELECT x.entity_id, arg_min(x.mention_id, {_openness("x.mention_id")})
+            FROM (SELECT entity_id, unnest(ms) AS mention_id FROM chosen) x
+            JOIN mentions m ON m.mention_id = x.mention_id
+            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+            GROUP BY x.entity_id""",
+            {"p": people},
+        ).fetchall()
+    )
+    for r in rows:
+        r["mentions"] = [
+            str(record.get(m.removeprefix(DOB_OF), m)) if m.startswith(DOB_OF) else m
+            for m in r["mentions"]
+        ]
 
 
 def _one_per_label(con: duckdb.DuckDBPyConnection, lists: list[list[str]]) -> list[list[str]]:
