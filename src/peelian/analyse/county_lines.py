@@ -31,6 +31,8 @@ reader may not see.
    in its origin town (a camera within 5 km of a town's cell sites is in the town):
    regular runs between the two.
 
+Runs after the network step: it reads the offence counts of `network_nodes`.
+
 Tables: `county_lines`, `county_line_phones`, `county_line_people` (controllers and
 runners, `county_line_runners` a view of the runners), `county_line_addresses`,
 `county_line_vehicles`.
@@ -45,7 +47,7 @@ from typing import Any
 
 import duckdb
 
-from peelian.analyse.network import MAX_SHARERS, insert_rows, offences_by_person
+from peelian.analyse.network import MAX_SHARERS, insert_rows
 
 
 # Of several records that each say the same thing, the most openly marked: no sharing
@@ -469,7 +471,14 @@ def find_county_lines(
     _add_market_runners(con, people_of, markets, dobs, homes, rules)
     line_people = {p for c, r in people_of.values() for p in (*c, *r)}
     line_people |= {p for handlers in handlers_of.values() for p in handlers}
-    offences = offences_by_person(con)
+    # offences per person, as the network step counted them (everyone named with a
+    # line's people is in its graph), rather than a second pass over every link
+    offences = {
+        str(e): int(n)
+        for e, n in con.execute(
+            "SELECT entity_id, offences FROM network_nodes WHERE offences > 0"
+        ).fetchall()
+    }
     phone_rows: list[dict[str, Any]] = []
     people_rows: list[dict[str, Any]] = []
     address_rows: list[dict[str, Any]] = []
