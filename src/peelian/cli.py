@@ -194,7 +194,7 @@ def demo_cmd(
     _run_resolve(hub, None, None, None, None, False)
     from peelian.cli_analyse import _run_analyse
 
-    _run_analyse(hub, False)
+    _run_analyse(hub, False, population=out / "sources" / "geography" / "population.csv")
     from peelian.cli_search import _run_index
 
     _run_index(hub, False)

@@ -1,4 +1,5 @@
-"""CLI commands for analyse: analyse, eval network, bench network.
+"""CLI commands for analyse: analyse, kpis, eval network, eval incidents, bench network,
+bench dashboard.
 
 Registered on the `peelian` app by `peelian.cli` (imported at its end). These
 commands print counts and scores only, never a person's details: the groups, lines
@@ -21,15 +22,50 @@ from peelian.cli_resolve import HubOption, _fail, _open_hub, eval_app
 
 if TYPE_CHECKING:
     from peelian.analyse import AnalyseSummary
+    from peelian.analyse.settings import Settings
 
 
-def _run_analyse(hub_path: Path, quiet: bool) -> AnalyseSummary:
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        help="Harm, KPI and response settings (YAML); default: Peelian's reference/kpis.yaml.",
+    ),
+]
+PopulationOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--population",
+        help="CSV of area,name,residents (the denominators of crime rates); kept in the hub "
+        "for later runs.",
+    ),
+]
+
+
+def _settings(path: Path | None) -> Settings:
+    from peelian.analyse.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _run_analyse(
+    hub_path: Path,
+    quiet: bool,
+    *,
+    settings: Path | None = None,
+    population: Path | None = None,
+) -> AnalyseSummary:
     from peelian.analyse import NotResolvedError, analyse
+    from peelian.analyse.kpis import PopulationError
 
+    chosen = _settings(settings)
     with _open_hub(hub_path) as hub:
         try:
-            summary = analyse(hub.con)
-        except NotResolvedError as exc:
+            summary = analyse(hub.con, settings=chosen, population=population)
+        except (NotResolvedError, PopulationError) as exc:
             raise _fail(f"{hub_path}: {exc}") from exc
     if not quiet:
         _analyse_table(summary, hub_path)
@@ -47,6 +83,7 @@ def _summary_rows(summary: AnalyseSummary) -> list[tuple[str, str]]:
         ("likely organised crime groups", f"{net.groups:,}"),
         ("brokers (in or linked to two or more groups)", f"{net.brokers:,}"),
         *((f"county lines: {name}", f"{n:,}") for name, n in summary.lines.items()),
+        *((f"kpis: {name}", f"{n:,}") for name, n in summary.kpis.items()),
     ]
 
 
@@ -63,20 +100,102 @@ def _analyse_table(summary: AnalyseSummary, hub_path: Path) -> None:
 @app.command("analyse")
 def analyse_cmd(
     hub: HubOption,
+    settings: SettingsOption = None,
+    population: PopulationOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
 ) -> None:
     """Build the entity graph (typed edges with their evidence), find communities,
-    centralities and likely organised crime groups, and detect county lines (deal-line
-    phones, controllers, runners, cuckooed homes). Needs a resolved hub.
+    centralities and likely organised crime groups, detect county lines (deal-line
+    phones, controllers, runners, cuckooed homes), and compute crime KPIs, harm per
+    offender and 999 response tables. Needs a resolved hub.
 
     Prints counts only; the results are read through the access policy in the web UI
-    and the API (/api/v1/networks/...).
+    and the API (/api/v1/networks/..., /api/v1/kpis/..., /api/v1/harm, /api/v1/incidents/...).
 
     Example:
 
-        peelian analyse --hub data/hub
+        peelian analyse --hub data/hub --population data/force/sources/geography/population.csv
     """
-    _run_analyse(hub, quiet)
+    _run_analyse(hub, quiet, settings=settings, population=population)
+
+
+@app.command("kpis")
+def kpis_cmd(
+    hub: HubOption,
+    settings: SettingsOption = None,
+    population: PopulationOption = None,
+) -> None:
+    """Compute the crime KPI and 999 incident tables only: for a hub that is not resolved,
+    such as one of data.police.uk files (harm per offender needs `peelian analyse`).
+
+    Example:
+
+        peelian kpis --hub data/police-uk-hub
+    """
+    from peelian.analyse import build_kpis
+    from peelian.analyse.kpis import PopulationError
+
+    chosen = _settings(settings)
+    with _open_hub(hub) as opened:
+        opened.con.execute("BEGIN TRANSACTION")
+        try:
+            counts = build_kpis(opened.con, chosen, population)
+            opened.con.execute("COMMIT")
+        except PopulationError as exc:
+            opened.con.execute("ROLLBACK")
+            raise _fail(str(exc)) from exc
+        except BaseException:
+            opened.con.execute("ROLLBACK")
+            raise
+    table = Table(title=f"KPI tables of {hub}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    out_console.print(table)
+
+
+@eval_app.command("incidents")
+def eval_incidents(
+    hub: HubOption,
+    truth: Annotated[Path, typer.Option("--truth", help="The force's truth folder.")],
+    settings: SettingsOption = None,
+    grade: Annotated[int, typer.Option("--grade", min=1, max=4)] = 1,
+) -> None:
+    """For every dispatched incident of a grade: would the resource Peelian ranks first
+    (from the status log at the moment of dispatch) have arrived no later than the one
+    sent, timed by the generator's true travel model? Target: at least 80% of grade 1.
+
+    Example:
+
+        peelian eval incidents --hub data/hub --truth data/force/truth
+    """
+    from peelian.analyse.incidents import evaluate_dispatch
+
+    chosen = _settings(settings)
+    with _open_hub(hub, read_only=True) as opened:
+        try:
+            result = evaluate_dispatch(opened.con, chosen, truth, grade=grade)
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from exc
+        except Exception as exc:  # a hub without the KPI tables
+            if "kpi_" in str(exc):
+                raise _fail(f"{hub} has no incident tables; run `peelian analyse`") from exc
+            raise
+    table = Table(title=f"Resource recommendation against {truth} (grade {grade})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("dispatched incidents", f"{result.incidents:,}")
+    table.add_row("compared (a resource was free)", f"{result.compared:,}")
+    table.add_row("no resource free at dispatch", f"{result.no_resource_free:,}")
+    target = "met" if result.share_no_later >= 0.8 else "NOT MET"
+    table.add_row(
+        "recommended arrives no later",
+        f"{result.share_no_later:.3f} ({result.no_later}/{result.compared}) >= 0.8 {target}",
+    )
+    table.add_row("recommended = the one sent", f"{result.same_resource:,}")
+    table.add_row("median minutes sooner", f"{result.minutes_saved_median:.1f}")
+    out_console.print(table)
 
 
 TARGETS = {
@@ -222,5 +341,54 @@ def bench_network(
     for phase, seconds in summary.network.seconds.items():
         table.add_row(f"    network: {phase} (s)", f"{seconds:,.2f}")
     table.add_row("wall time (s)", f"{elapsed:,.1f}")
+    table.add_row("peak memory (MB)", f"{peak_memory_mb():,.0f}")
+    out_console.print(table)
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    hub: Annotated[
+        Path, typer.Option("--hub", help="An ingested hub (copied; the original is not changed).")
+    ],
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Build in the hub itself instead of a copy.")
+    ] = False,
+) -> None:
+    """Time the dashboard data: the KPI, harm and incident tables, then every table the
+    dashboard, harm and incident pages show, for a reader who may see everything.
+
+    Example:
+
+        peelian bench dashboard --hub data/hub
+    """
+    from peelian.analyse import build_kpis
+    from peelian.analyse.dashboard import all_tables
+    from peelian.resolve.run import peak_memory_mb
+
+    settings = _settings(None)
+    work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
+    try:
+        target = hub
+        if not in_place:
+            target = work / "hub"
+            shutil.copytree(hub, target, ignore=shutil.ignore_patterns("index*", "models"))
+        with _open_hub(target) as opened:
+            began = time.perf_counter()
+            seconds: dict[str, float] = {}
+            counts = build_kpis(opened.con, settings, seconds=seconds)
+            built = time.perf_counter() - began
+            t0 = time.perf_counter()
+            tables = all_tables(opened.con, settings)
+            shown = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    table = _bench_table("peelian bench dashboard")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    for phase, s in seconds.items():
+        table.add_row(f"  build {phase} (s)", f"{s:,.1f}")
+    table.add_row("tables built (s)", f"{built:,.1f}")
+    table.add_row(f"dashboard tables computed ({len(tables)}) (s)", f"{shown:,.1f}")
+    table.add_row("total (s)", f"{built + shown:,.1f}")
     table.add_row("peak memory (MB)", f"{peak_memory_mb():,.0f}")
     out_console.print(table)

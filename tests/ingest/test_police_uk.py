@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,3 +144,37 @@ def test_month_only_dates_keep_month_precision(ingested: Ingested) -> None:
         "SELECT DISTINCT occurred_precision FROM event"
     ).fetchall()
     assert precisions == [("month",)]
+
+
+def test_kpi_counts_equal_a_plain_count_of_the_police_uk_csv(tmp_path: Path) -> None:
+    """Crime KPIs on real data.police.uk files: every count is a plain count of the CSV."""
+    import pandas as pd
+
+    from peelian.analyse import build_kpis, kpis
+    from peelian.analyse.settings import load_settings
+    from peelian.hub import Hub
+    from peelian.ingest import ingest_mapping
+    from peelian.sources.mapping import load_mappings
+
+    files = west_yorkshire_files()
+    download = tmp_path / "download"
+    for f in files:
+        (download / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, download / f.parent.name / f.name)
+    (download / "street.yaml").write_text(
+        "format: peelian-mapping/1\npreset: police_uk_street\n", encoding="utf-8"
+    )
+    with Hub(tmp_path / "hub", create=True) as hub:
+        for mapping in load_mappings([download / "street.yaml"]):
+            ingest_mapping(hub, mapping)
+        build_kpis(hub.con, load_settings())
+        table = kpis.counts(hub.con, "kpi_crimes")
+    raw = pd.concat(pd.read_csv(f, dtype=str, keep_default_na=False) for f in files)
+    got = pd.DataFrame(table.rows, columns=table.columns)
+    assert int(got["crimes"].sum()) == len(raw)
+    got["area"] = got["area"].fillna("")
+    mine = got.groupby(["area", "month"])["crimes"].sum().to_dict()
+    theirs = raw.groupby(["LSOA code", "Month"]).size().to_dict()
+    assert theirs == mine
+    by_type = got.groupby("crime_type")["crimes"].sum()
+    assert sorted(by_type.tolist()) == sorted(raw.groupby("Crime type").size().tolist())

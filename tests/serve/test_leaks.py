@@ -655,6 +655,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/api/v1/dashboard"): Route("dashboard.view", gets("/api/v1/dashboard")),
     ("GET", "/api/v1/quality"): Route("dashboard.view", gets("/api/v1/quality")),
+    ("GET", "/api/v1/kpis"): Route("dashboard.view", gets("/api/v1/kpis")),
+    ("GET", "/api/v1/kpis/{name}.{fmt}"): Route(
+        "dashboard.view", gets("/api/v1/kpis/by_area.csv", ("months", (("months", "24"),)))
+    ),
+    ("GET", "/api/v1/harm"): Route(
+        "graph.view", gets("/api/v1/harm", ("all", (("limit", "100"),)))
+    ),
+    ("GET", "/api/v1/incidents/open"): Route("map.view", gets("/api/v1/incidents/open")),
     ("GET", "/api/v1/review"): Route(
         "review.view", gets("/api/v1/review", ("all", (("limit", "100"),)))
     ),

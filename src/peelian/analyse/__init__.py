@@ -3,6 +3,10 @@
 - `graph.py`: the entity graph (typed, time-stamped edges with their evidence);
 - `network.py`: communities, centralities, brokers, likely organised crime groups;
 - `county_lines.py`: deal-line phones, lines, controllers, runners, cuckooed homes;
+- `kpis.py`: crime KPIs (counts, rates, solved rates, harm-weighted crime, trends with a
+  significance test, H3 hotspots), which need no entities (`peelian kpis` runs them alone);
+- `harm.py`: harm per offender (CCHI, ONS severity) and RFG;
+- `incidents.py`: 999 / 101 response KPIs, breaches, resource availability and ranking;
 - `evaluate.py`: all of the above against the synthetic truth (`peelian eval network`).
 """
 
@@ -10,18 +14,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
 from peelian.analyse.county_lines import LineRules, find_county_lines
 from peelian.analyse.graph import build_graph
+from peelian.analyse.harm import build_offences
+from peelian.analyse.incidents import build_incident_tables
+from peelian.analyse.kpis import build_crime_table, load_population
 from peelian.analyse.network import GroupRules, NetworkSummary, analyse_network
+from peelian.analyse.settings import Settings, load_settings
 
 # The graph joins every mention to its entity and record; at a million residents that
 # is tens of millions of rows, more than the hub's ingest budget (DuckDB spills beyond).
 ANALYSE_MEMORY_LIMIT = "6GB"
 
-__all__ = ["AnalyseSummary", "GroupRules", "LineRules", "NotResolvedError", "analyse"]
+__all__ = [
+    "AnalyseSummary",
+    "GroupRules",
+    "LineRules",
+    "NotResolvedError",
+    "analyse",
+    "build_kpis",
+]
 
 
 @dataclass
@@ -29,6 +45,7 @@ class AnalyseSummary:
     edges: dict[str, int]
     network: NetworkSummary
     lines: dict[str, int]
+    kpis: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -41,9 +58,12 @@ def analyse(
     *,
     groups: GroupRules | None = None,
     lines: LineRules | None = None,
+    settings: Settings | None = None,
+    population: Path | None = None,
 ) -> AnalyseSummary:
-    """Build the entity graph, then the network and county-lines tables, in one
-    transaction: a failed run leaves the previous results in place."""
+    """Build the entity graph, the network and county-lines tables, then the KPI, harm
+    and incident tables, in one transaction: a failed run leaves the previous results
+    in place."""
     row = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entity_membership' "
         "AND NOT temporary"
@@ -63,8 +83,45 @@ def analyse(
         t0 = time.perf_counter()
         found = find_county_lines(con, lines)
         seconds["county_lines"] = time.perf_counter() - t0
+        kpis = build_kpis(con, settings or load_settings(), population, seconds=seconds)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return AnalyseSummary(edges, network, found, seconds)
+    return AnalyseSummary(edges, network, found, kpis, seconds)
+
+
+def build_kpis(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    population: Path | None = None,
+    *,
+    seconds: dict[str, float] | None = None,
+) -> dict[str, int]:
+    """The crime, harm and incident tables (harm per offender only on a resolved hub).
+    Runs in the caller's transaction."""
+    seconds = seconds if seconds is not None else {}
+    out: dict[str, int] = {}
+    t0 = time.perf_counter()
+    if population is not None:
+        out["areas"] = load_population(con, population)
+    out["crimes"] = build_crime_table(con, settings)
+    seconds["kpis"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if _has_table(con, "entity_membership"):
+        out["offenders"] = build_offences(con)
+    seconds["harm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tables = build_incident_tables(con, settings)
+    out["incidents"] = tables["kpi_incidents"]
+    out["status_updates"] = tables["kpi_status"]
+    seconds["incidents"] = time.perf_counter() - t0
+    return out
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
+        {"t": name},
+    ).fetchall()
+    return bool(rows and rows[0][0])

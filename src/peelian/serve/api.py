@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from peelian.serve import models, oversight
@@ -309,6 +309,75 @@ def events(
 )
 def dashboard(reads: R) -> Any:
     return reads.dashboard()
+
+
+KpiMonths = Annotated[int, Query(ge=1, le=36, description="Months the tables cover")]
+TrendMonths = Annotated[int, Query(ge=1, le=12, description="Months each trend compares")]
+KPI_NAMES = Literal[
+    "counts", "by_area", "by_type", "by_month", "by_outcome", "trends_area",
+    "trends_crime_type", "hotspots", "response", "breaches",
+]  # fmt: skip
+
+
+@router.get("/kpis", summary="Crime and response KPI tables", response_model=models.Kpis)
+def kpis(reads: R, months: KpiMonths = 12, trend_months: TrendMonths = 1) -> Any:
+    return reads.kpis(months=months, trend_months=trend_months)
+
+
+@router.get(
+    "/kpis/{name}.{fmt}",
+    summary="One KPI table as CSV, or its chart as SVG or PNG",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "image/svg+xml": {}, "image/png": {}}}},
+)
+def kpi_file(
+    reads: R,
+    name: Annotated[KPI_NAMES, Path()],
+    fmt: Annotated[Literal["csv", "svg", "png"], Path()],
+    months: KpiMonths = 12,
+    trend_months: TrendMonths = 1,
+) -> Response:
+    from peelian.analyse.charts import CHARTS, render_chart
+
+    if fmt != "csv" and name not in CHARTS:
+        raise Problem(404, f"{name} has no chart; its table is /api/v1/kpis/{name}.csv")
+    table = reads.kpi_table(name, months=months, trend_months=trend_months)
+    if fmt == "csv":
+        body: str | bytes = table.to_csv()
+        media = "text/csv; charset=utf-8"
+    else:
+        body, media = render_chart(table, fmt)
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+@router.get(
+    "/harm", summary="Offenders ranked by harm, with RFG", response_model=models.HarmRanking
+)
+def harm(
+    reads: R,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    area: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9 _-]+$")] = None,
+) -> Any:
+    out = reads.harm(limit=limit, offset=decode_cursor(cursor), area=area)
+    out["next"] = encode_cursor(out["next"])
+    return out
+
+
+@router.get(
+    "/incidents/open",
+    summary="Open incidents by grade with THRIVE and the nearest available resources",
+    response_model=models.Incidents,
+)
+def incidents_open(
+    reads: R,
+    at: Annotated[dt.datetime | None, Query(description="The moment to show (ISO 8601)")] = None,
+) -> Any:
+    return reads.incidents(at=at)
 
 
 @router.get("/quality", summary="Data quality per source", response_model=models.Quality)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from peelian.analyse.settings import load_settings
 from peelian.hub import HUB_FILE, HubError
 from peelian.index.build import SearchIndexError, current_name, index_root, open_path
 from peelian.index.search import Searcher
@@ -94,7 +95,7 @@ DERIVED = (
 class ServedHub:
     """A hub opened for serving."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, kpi_settings: Path | None = None) -> None:
         self.path = Path(path)
         if not (self.path / HUB_FILE).exists():
             raise HubError(f"{path} is not a Peelian hub (no {HUB_FILE}); run `peelian demo`")
@@ -112,6 +113,7 @@ class ServedHub:
                 self._con.execute(sql)
         self._searcher: Searcher | None = None
         self._index_name: str | None = None
+        self.kpi_settings = load_settings(kpi_settings)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of one's own to the hub (temp tables are per cursor)."""

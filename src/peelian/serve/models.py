@@ -81,6 +81,106 @@ class Profile(BaseModel):
     first_seen: str | None
     last_seen: str | None
     fields: list[GoldenField]
+    harm: PersonHarm | None = Field(
+        None, description="Harm and RFG from the offences the reader may see (people only)"
+    )
+
+
+class Offence(BaseModel):
+    reference: str | None
+    date: str | None
+    crime_type: str | None
+    subgroup: str | None
+    offence: str | None
+    role: str | None
+    cchi: float
+    ons: float
+
+
+class PersonHarm(BaseModel):
+    offences: int
+    harm_cchi: float
+    harm_ons: float
+    rfg: float
+    recency: float
+    frequency: int
+    gravity: float
+    index: str
+    as_of: str
+    band: str
+    listed: list[Offence]
+
+
+class KpiTable(BaseModel):
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    notes: list[str]
+
+
+class Kpis(BaseModel):
+    months: int
+    trend_months: int
+    tables: dict[str, KpiTable]
+
+
+class HarmItem(BaseModel):
+    rank: int
+    entity_id: str
+    label: str
+    offences: int
+    harm_cchi: float
+    harm_ons: float
+    latest: str | None
+    rfg: float
+    recency: float
+    frequency: int
+    gravity: float
+    listed: list[Offence]
+
+
+class HarmRanking(BaseModel):
+    title: str
+    notes: list[str]
+    items: list[HarmItem]
+    next: str | None = Field(None, description="cursor of the next page")
+
+
+class Resource(BaseModel):
+    resource: str
+    callsign: str
+    status: str
+    km: float
+    eta_minutes: float
+    lat: float
+    lon: float
+
+
+class OpenIncident(BaseModel):
+    incident_id: str
+    reference: str | None
+    called: str | None
+    grade: int | None
+    area_type: str | None
+    opening_code: str | None
+    beat: str | None
+    thrive: dict[str, str | None]
+    state: str
+    resource: str | None
+    lat: float | None
+    lon: float | None
+    minutes_since_call: float | None
+    target_minutes: float | None
+    overdue: bool
+    resources: list[Resource]
+
+
+class Incidents(BaseModel):
+    at: str
+    open: int
+    by_grade: dict[str, int]
+    items: list[OpenIncident]
 
 
 class Mention(BaseModel):

@@ -248,6 +248,7 @@ class Reads:
             "first_seen": seen_at[0] if seen_at else None,
             "last_seen": seen_at[-1] if seen_at else None,
             "fields": [{"field": f, "values": vs} for f, vs in fields.items()],
+            "harm": self.person_harm(entity_id) if row[0] == "person" else None,
         }
         self.audit(
             grant,
@@ -939,6 +940,137 @@ class Reads:
             "entities_by_type": {t: int(n) for t, n in entities},
             "crimes_by_type": {t: int(n) for t, n in crime_types},
         }
+
+    # -- crime KPIs, harm and incidents (peelian analyse / peelian kpis) ---------
+
+    def _kpi_views(self) -> None:
+        """Views of the KPI tables holding only rows whose records the principal may see
+        (a crime in an operation's compartment is not counted for someone outside it)."""
+        if not self.hub.has_table("kpi_crimes"):
+            raise Problem(503, "the hub has no KPI tables yet; run `peelian analyse`")
+        same = (
+            "v.marking IS NOT DISTINCT FROM t.marking AND v.compartment IS NOT DISTINCT FROM "
+            "t.compartment AND v.sharing_roles IS NOT DISTINCT FROM t.sharing_roles"
+        )
+        for view, table in (
+            ("v_crimes", "kpi_crimes"),
+            ("v_incidents", "kpi_incidents"),
+            ("v_status", "kpi_status"),
+        ):
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT t.* FROM hub.main.{table} t "
+                f"JOIN visible_labels v ON {same}"
+            )
+        # an offence counts only if every record it rests on is visible
+        self.con.execute(
+            """CREATE OR REPLACE TEMP VIEW v_offences AS
+            SELECT o.* FROM hub.main.harm_offences o
+            ANTI JOIN (
+                SELECT DISTINCT t.entity_id, t.crime_id
+                FROM (SELECT entity_id, crime_id, unnest(mentions) AS mid
+                      FROM hub.main.harm_offences) t
+                LEFT JOIN memory.served_mentions sm ON sm.mention_id = t.mid
+                LEFT JOIN vis ON vis.label = sm.label
+                WHERE vis.label IS NULL
+            ) h ON h.entity_id = o.entity_id AND h.crime_id = o.crime_id"""
+        )
+
+    def kpis(self, *, months: int = 12, trend_months: int = 1) -> dict[str, Any]:
+        """Every crime and response KPI table, counting only what the principal may see."""
+        from peelian.analyse.dashboard import all_tables
+
+        grant = self.grant("dashboard.view")
+        self._kpi_views()
+        tables = all_tables(
+            self.con,
+            self.hub.kpi_settings,
+            crimes="v_crimes",
+            incident_table="v_incidents",
+            offences=None,
+            months=months,
+            trend_months=trend_months,
+        )
+        self.audit(grant, action="kpis.view", detail={"tables": sorted(tables)})
+        return {"months": months, "trend_months": trend_months,
+                "tables": {k: t.json() for k, t in tables.items()}}  # fmt: skip
+
+    def kpi_table(self, name: str, *, months: int = 12, trend_months: int = 1) -> Any:
+        from peelian.analyse.dashboard import TABLE_NAMES, all_tables
+
+        if name not in TABLE_NAMES or name == "harm_ranking":
+            raise not_found(f"KPI table {name[:40]!r}")
+        grant = self.grant("dashboard.view")
+        self._kpi_views()
+        tables = all_tables(
+            self.con, self.hub.kpi_settings, crimes="v_crimes", incident_table="v_incidents",
+            offences=None, months=months, trend_months=trend_months, names=(name,),
+        )  # fmt: skip
+        if name not in tables:
+            raise Problem(404, f"there is no data for {name} yet")
+        self.audit(grant, action="kpis.view", detail={"tables": [name]})
+        return tables[name]
+
+    def harm(self, *, limit: int = 50, offset: int = 0, area: str | None = None) -> dict[str, Any]:
+        """Offenders ranked by harm, with RFG and the offences behind each score, from the
+        offences the principal may see."""
+        from peelian.analyse.harm import ranking
+
+        grant = self.grant("graph.view")
+        self._resolved()
+        self._kpi_views()
+        table, behind = ranking(
+            self.con, "v_offences", self.hub.kpi_settings, limit=limit, offset=offset, area=area
+        )
+        ids = [r[1] for r in table.rows]
+        labels = self._labels(ids)
+        items = []
+        for row in table.rows:
+            item = dict(zip(table.columns, row, strict=True))
+            item["label"] = labels.get(row[1], ("person", row[1]))[1]
+            item["listed"] = behind.get(row[1], [])
+            items.append(item)
+        self.audit(grant, action="harm.ranking", detail={"entities": ids, "offset": offset})
+        return {"title": table.title, "notes": table.notes, "items": items,
+                "next": offset + limit if len(items) == limit else None}  # fmt: skip
+
+    def person_harm(self, entity_id: str) -> dict[str, Any] | None:
+        """One person's harm and RFG (warning context on the profile), or None."""
+        from peelian.analyse.harm import person_harm
+
+        if not self.hub.has_table("harm_offences"):
+            return None
+        self._kpi_views()
+        return person_harm(self.con, "v_offences", self.hub.kpi_settings, entity_id)
+
+    def incidents(self, *, at: dt.datetime | None = None, top: int = 5) -> dict[str, Any]:
+        """Incidents open at `at` (default: the latest call in the hub, for a historical
+        extract; the live feed's clock when one runs), most urgent first, each with the
+        available resources ranked by estimated time to arrive."""
+        from peelian.analyse.incidents import open_at, recommend
+
+        grant = self.grant("map.view")
+        self._kpi_views()
+        if at is None:
+            rows = self.con.execute("SELECT max(called) FROM v_incidents").fetchall()
+            at = rows[0][0] if rows and rows[0][0] else dt.datetime.now(dt.UTC)
+        assert at is not None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+        items = open_at(self.con, "v_incidents", at)
+        settings = self.hub.kpi_settings
+        for item in items:
+            if item["state"] == "waiting" and item["lat"] is not None and item["grade"] in (1, 2):
+                item["resources"] = recommend(
+                    self.con, "v_status", settings, when=at, lat=item["lat"], lon=item["lon"],
+                    area_type=item["area_type"] or "URBAN", top=top,
+                )  # fmt: skip
+            else:
+                item["resources"] = []
+        by_grade = Counter(str(i["grade"]) for i in items)
+        self.audit(grant, action="incidents.view", detail={"at": at.isoformat(),
+                                                            "open": len(items)})  # fmt: skip
+        return {"at": at.isoformat(), "open": len(items), "by_grade": dict(by_grade),
+                "items": items}  # fmt: skip
 
     def quality(self) -> dict[str, Any]:
         """Data quality per source: rows read, accepted, quarantined and why, field

@@ -71,6 +71,8 @@ NAV: SectionLinks = [
     ("/networks/county-lines", "County lines", "graph.view"),
     ("/map", "Map", "map.view"),
     ("/dashboard", "Dashboard", "dashboard.view"),
+    ("/incidents", "Incidents", "map.view"),
+    ("/harm", "Harm", "graph.view"),
     ("/quality", "Data quality", "dashboard.view"),
     ("/review", "Review", "review.view"),
     ("/audit", "Audit", "audit.view"),
@@ -392,7 +394,35 @@ def boundaries(request: Request, reads: PageReads) -> Response:
 def dashboard_page(request: Request, reads: PageReads) -> Response:
     data = reads.dashboard()
     months = sorted({m for series in data["events_by_month"].values() for m in series})
-    return render(request, "dashboard.html", {"d": data, "months": months[-12:]})
+    try:
+        k = reads.kpis()
+    except Problem as exc:
+        if exc.status != 503:
+            raise
+        k = None
+    return render(request, "dashboard.html", {"d": data, "months": months[-12:], "k": k})
+
+
+@web_router.get("/harm")
+def harm_page(
+    request: Request, reads: PageReads,
+    cursor: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:  # fmt: skip
+    data = reads.harm(limit=50, offset=cursor)
+    return render(request, "harm.html", {"d": data})
+
+
+@web_router.get("/incidents")
+def incidents_page(
+    request: Request, reads: PageReads, at: Annotated[str | None, Query(max_length=40)] = None
+) -> Response:
+    when = None
+    if at:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise Problem(400, "at must be a date and time such as 2025-06-01T18:00") from None
+    return render(request, "incidents.html", {"d": reads.incidents(at=when)})
 
 
 @web_router.get("/quality")

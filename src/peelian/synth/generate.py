@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from peelian import __version__
 from peelian.synth.broken import break_rows
 from peelian.synth.config import SynthConfig
 from peelian.synth.geography import build_geography
-from peelian.synth.incidents import Incidents, build_officers
+from peelian.synth.incidents import Incidents, build_officers, travel_model
 from peelian.synth.intel import Intelligence
 from peelian.synth.movement import generate_anpr, generate_calls
 from peelian.synth.offending import Offending
@@ -157,6 +158,28 @@ def write_boundaries(geo: Any, path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
 
 
+def write_population(geo: Any, path: Path) -> None:
+    """Residents per beat of the force (the policing area crimes are recorded in), as a
+    force would take them from the ONS mid-year estimates: the denominators of crime
+    rates (`peelian kpis --population`)."""
+    import csv
+
+    residents: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for nb, beat in enumerate(geo.nb_beat):
+        settlement = geo.settlements[int(geo.nb_settlement[nb])]
+        if not settlement["in_force"]:
+            continue
+        residents[beat] = residents.get(beat, 0) + int(geo.nb_people[nb])
+        names.setdefault(beat, f"{settlement['name']} beat {beat[-2:]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["area", "name", "residents"])
+        for beat in sorted(residents):
+            writer.writerow([beat, names[beat], residents[beat]])
+
+
 def _generate_into(cfg: SynthConfig, root: Path, report: Progress) -> dict[str, int]:
     settings = cfg.settings
     sources = root / "sources"
@@ -164,6 +187,7 @@ def _generate_into(cfg: SynthConfig, root: Path, report: Progress) -> dict[str, 
     report("geography", 0.0)
     geo = build_geography(settings, cfg.people, cfg.seed)
     write_boundaries(geo, sources / "geography" / "neighbourhoods.geojson")
+    write_population(geo, sources / "geography" / "population.csv")
     report("population", 0.0)
     pop = build_population(settings, geo, cfg.seed, cfg.start, cfg.end)
     report("structures", 0.0)
@@ -289,6 +313,9 @@ def _write_truth(w: World, offending: Offending, truth_dir: Path) -> None:
             "longitude": geo.addr_lon,
             "neighbourhood_code": [geo.nb_code[int(nb)] for nb in geo.addr_nb],
         },
+    )
+    (truth_dir / "travel_model.json").write_text(
+        json.dumps(travel_model(), indent=2) + "\n", encoding="utf-8"
     )
     write_parquet(
         truth_dir / "areas.parquet",

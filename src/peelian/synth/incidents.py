@@ -70,7 +70,25 @@ CLOSING = {
     3: "ATTENDED - ADVICE GIVEN",
     4: "NO ATTENDANCE - ADVICE BY PHONE",
 }
-SPEED_KMH = {True: 32.0, False: 55.0}  # urban / rural, blue lights, straight-line corrected below
+# The true travel model: straight-line km x CIRCUITY at the incident's area-type speed
+# (blue lights), plus TURNOUT_MINUTES; written to truth/travel_model.json so that an
+# evaluation can time any officer's journey the way the world did.
+SPEED_KMH = {True: 32.0, False: 55.0}  # urban / rural
+CIRCUITY = 1.35
+TURNOUT_MINUTES = 2.0
+
+
+def true_travel_minutes(km: float, urban: bool) -> float:
+    return km * CIRCUITY / SPEED_KMH[urban] * 60 + TURNOUT_MINUTES
+
+
+def travel_model() -> dict[str, object]:
+    return {
+        "circuity": CIRCUITY,
+        "speed_kmh": {"URBAN": SPEED_KMH[True], "RURAL": SPEED_KMH[False]},
+        "turnout_minutes": TURNOUT_MINUTES,
+        "distance": "straight line between WGS84 points, equirectangular (synth/incidents.py _km)",
+    }
 
 
 def build_officers(
@@ -313,9 +331,14 @@ class Incidents:
         candidates = []
         for k in pool:
             state = self.state[k]
+            began = shift_start(self.w.officers.team[k], ready)
+            if began is not None and state.free_at < began:
+                # a new shift starts at the station (as its ON DUTY update says)
+                st = self.w.geo.settlements[self.w.officers.station[k]]
+                state = _OfficerState(state.free_at, float(st["lat"]), float(st["lon"]))
             km = _km(state.lat, state.lon, call.lat, call.lon)
             free = max(ready, state.free_at)
-            travel = dt.timedelta(minutes=km * 1.35 / SPEED_KMH[urban] * 60 + 2)
+            travel = dt.timedelta(minutes=true_travel_minutes(km, urban))
             candidates.append((free + travel, free, k))
         if not candidates:
             k = min(range(len(self.state)), key=lambda j: self.state[j].free_at)
@@ -347,6 +370,11 @@ class Incidents:
 
 def team_on_shift(team: int, when: dt.datetime) -> bool:
     """Four teams on a ten-day rota: 2 earlies, 2 lates, 2 nights, 4 rest days."""
+    return shift_start(team, when) is not None
+
+
+def shift_start(team: int, when: dt.datetime) -> dt.datetime | None:
+    """When the team's shift that covers `when` began (None: the team is off duty)."""
     for back in (0, 1):
         day = when.date() - dt.timedelta(days=back)
         cycle = (day.toordinal() + team * 2 + (team // 2)) % 10
@@ -355,8 +383,8 @@ def team_on_shift(team: int, when: dt.datetime) -> bool:
         start_h, hours = SHIFTS[cycle // 2]
         start = dt.datetime.combine(day, dt.time(start_h))
         if start <= when < start + dt.timedelta(hours=hours):
-            return True
-    return False
+            return start
+    return None
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
