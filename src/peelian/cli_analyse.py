@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from peelian.cli import _bench_table, app, bench_app, out_console
-from peelian.cli_resolve import HubOption, _fail, _open_hub, eval_app
+from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _state_url, eval_app
 
 if TYPE_CHECKING:
     from peelian.analyse import AnalyseSummary
@@ -392,3 +392,83 @@ def bench_dashboard(
     table.add_row("total (s)", f"{built + shown:,.1f}")
     table.add_row("peak memory (MB)", f"{peak_memory_mb():,.0f}")
     out_console.print(table)
+
+
+incidents_app = typer.Typer(
+    help="999 / 101 incidents: replay a day into the live view.", no_args_is_help=True
+)
+app.add_typer(incidents_app, name="incidents")
+
+
+@incidents_app.command("replay")
+def incidents_replay(
+    hub: HubOption,
+    state: StateOption = None,
+    day: Annotated[
+        str | None,
+        typer.Option("--day", help="The day to replay (YYYY-MM-DD); default: the busiest."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.1, max=100000, help="Simulated seconds per second.")
+    ] = 60.0,
+    feed: Annotated[str, typer.Option("--feed", help="The live feed to write.")] = "replay",
+    step: Annotated[
+        float, typer.Option("--step", min=0.05, max=60, help="Wall seconds between writes.")
+    ] = 1.0,
+) -> None:
+    """Replay a day of calls, dispatches, arrivals and status updates from the hub into the
+    live incident view (the /incidents page and /api/v1/incidents/open follow the feed's
+    clock while it runs). Ctrl-C stops it; the feed keeps the picture it reached.
+
+    Example:
+
+        peelian incidents replay --hub data/hub --speed 60
+    """
+    import datetime as dt
+
+    from peelian.analyse.replay import busiest_day, replay_day
+    from peelian.state import State, StateError
+
+    settings = _settings(None)
+    with _open_hub(hub, read_only=True) as opened:
+        try:
+            chosen = dt.date.fromisoformat(day) if day else busiest_day(
+                opened.con, settings.timezone)  # fmt: skip
+        except ValueError:
+            raise _fail(f"--day {day!r}: expected a date such as 2024-06-01") from None
+        except (LookupError, duckdb_errors()) as exc:
+            raise _fail(f"{hub}: {exc}; run `peelian analyse` first") from exc
+        try:
+            live = State.open(_state_url(hub, state))
+        except StateError as exc:
+            raise _fail(str(exc)) from exc
+        out_console.print(
+            f"Replaying {chosen.isoformat()} into feed {feed!r} at {speed:g}x "
+            f"(a day takes {24 * 3600 / speed / 60:,.1f} minutes); Ctrl-C stops."
+        )
+
+        def shown(now: dt.datetime) -> None:
+            out_console.print(f"  clock {now.isoformat(timespec='minutes')}", highlight=False)
+
+        try:
+            summary = replay_day(
+                opened.con, live, chosen, speed=speed, feed=feed, timezone=settings.timezone,
+                step=step, on_write=shown if step >= 1 else None,
+            )  # fmt: skip
+        except LookupError as exc:
+            raise _fail(str(exc)) from exc
+        except KeyboardInterrupt:
+            out_console.print("stopped; the feed keeps the picture it reached")
+            return
+        finally:
+            live.close()
+    out_console.print(
+        f"Replayed {summary.incidents:,} incidents and {summary.status_updates:,} status "
+        f"updates in {summary.writes:,} writes; feed clock {summary.clock.isoformat()}."
+    )
+
+
+def duckdb_errors() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error

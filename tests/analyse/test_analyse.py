@@ -249,4 +249,29 @@ def test_a_flag_names_a_record_of_every_label_its_words_count(
         have = {label_of[m] for m in mentions if m in label_of}
         assert needed <= have, (line_id, person, needed - have)
         checked += 1
-    assert checked, "the small force has runners named with a controller"
+    # "named with the line's runners or controller in N intelligence reports" (a cuckooed
+    # adult): the same holds for those N reports
+    for line_id, person, mentions in con.execute(
+        """SELECT line_id, person_entity, mentions FROM county_line_addresses
+        WHERE evidence LIKE '%named with the line''s runners or controller%'"""
+    ).fetchall():
+        line_people = [
+            p
+            for (p,) in con.execute(
+                "SELECT entity_id FROM county_line_people WHERE line_id = $l", {"l": line_id}
+            ).fetchall()
+        ]
+        reports = {
+            r
+            for (r,) in con.execute(
+                """SELECT m_via FROM graph_evidence WHERE relation = 'named_together'
+                AND ((a = $p AND b IN (SELECT unnest($c::VARCHAR[])))
+                  OR (b = $p AND a IN (SELECT unnest($c::VARCHAR[]))))""",
+                {"p": person, "c": line_people},
+            ).fetchall()
+        }
+        needed = {label_of[r] for r in reports}
+        have = {label_of[m] for m in mentions if m in label_of}
+        assert needed <= have, (line_id, person, needed - have)
+        checked += 1
+    assert checked, "the small force has flags counting intelligence reports"

@@ -49,6 +49,7 @@ HOSTILE = {
     "entity-like": "P00000001' --",
 }
 PROBLEM_KEYS = ("type", "title", "status", "detail")
+DOWNLOADS = ("text/csv", "image/svg+xml", "image/png")
 
 
 def check_answer(response: Any, where: str) -> None:
@@ -66,6 +67,10 @@ def check_answer(response: Any, where: str) -> None:
         missing = [k for k in PROBLEM_KEYS if k not in body]
         assert not missing, f"{where}: problem details without {missing}: {body}"
         assert body["status"] == status, f"{where}: {body}"
+    elif kind.split(";")[0] in DOWNLOADS:
+        # a table or chart to save (CSV, SVG, PNG), never shown in the page
+        disposition = header(response, "content-disposition")
+        assert disposition.startswith("attachment;"), f"{where}: {kind} shown inline"
     elif status != 204:
         assert kind.startswith("application/json"), f"{where}: {status} as {kind!r}"
         json.loads(response.text)
@@ -181,6 +186,7 @@ VALID: dict[str, Any] = {
     "name": "Fuzz",
     "role": "no_such_role",
     "vetting": "SC",
+    "fmt": "csv",
 }
 
 

@@ -49,3 +49,43 @@ def test_open_incidents_rank_resources(app: object) -> None:
     page = client.get("/incidents", params={"at": "2024-06-01T18:00"})
     assert page.status_code == 200
     assert client.get("/incidents", params={"at": "yesterday"}).status_code == 400
+
+
+def test_the_live_view_follows_a_feed(app: object, served: object) -> None:
+    import datetime as dt
+
+    from peelian.state import State
+
+    clock = dt.datetime(2024, 3, 1, 9, 30, tzinfo=dt.UTC)
+    incident = {
+        "reference": "LIVE-1", "called": clock - dt.timedelta(minutes=25), "grade": 1,
+        "area_type": "URBAN", "opening_code": "CONCERN FOR SAFETY", "beat": "B1",
+        "thrive": {"threat": "H"}, "lat": 54.0, "lon": -2.2, "dispatched": None,
+        "arrived": None, "closed": None, "resource": None, "target_minutes": 15.0,
+        "marking": "OFFICIAL", "compartment": None,
+    }  # fmt: skip
+    secret = {**incident, "reference": "LIVE-SECRET", "compartment": "OP NOBODY"}
+    units = [
+        {"resource": "1001", "callsign": "AA1", "status": "AVAILABLE", "lat": 54.0,
+         "lon": -2.21, "incident": None, "since": clock, "marking": "OFFICIAL"},
+        {"resource": "1002", "callsign": "AA2", "status": "AVAILABLE", "lat": 54.05,
+         "lon": -2.2, "incident": None, "since": clock, "marking": "OFFICIAL"},
+        {"resource": "1003", "callsign": "AA3", "status": "AT SCENE", "lat": 54.0,
+         "lon": -2.2, "incident": "X", "since": clock, "marking": "OFFICIAL"},
+    ]  # fmt: skip
+    with State.open(served.state_url) as state:  # type: ignore[attr-defined]
+        state.live_update("desk", clock=clock, incidents=[incident, secret], resources=units)
+    try:
+        client = client_for(app, "pc1")
+        body = client.get("/api/v1/incidents/open").json()
+        assert body["live"] is True
+        assert [i["reference"] for i in body["items"]] == ["LIVE-1"]
+        item = body["items"][0]
+        assert item["overdue"] is True
+        assert [r["callsign"] for r in item["resources"]] == ["AA1", "AA2"]
+        page = client.get("/incidents")
+        assert 'http-equiv="refresh"' in page.text
+        assert "LIVE-SECRET" not in page.text
+    finally:
+        with State.open(served.state_url) as state:  # type: ignore[attr-defined]
+            state.live_reset("desk")

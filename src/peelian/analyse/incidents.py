@@ -230,27 +230,65 @@ def open_at(
             ORDER BY grade NULLS LAST, called LIMIT $limit""",
         {"w": when, "limit": limit},
     ).fetchall()
-    out = []
-    for r in rows:
-        called = r[2]
-        waited = (when - called).total_seconds() / 60 if called else None
-        state = "at scene" if r[14] and r[14] <= when else (
-            "dispatched" if r[13] and r[13] <= when else "waiting")  # fmt: skip
-        out.append(
-            {
-                "incident_id": r[0], "reference": r[1],
-                "called": called.isoformat() if called else None, "grade": r[3],
-                "area_type": r[4], "opening_code": r[5], "beat": r[6],
-                "thrive": dict(zip(THRIVE, r[7:13], strict=True)),
-                "state": state, "resource": r[15] if state != "waiting" else None,
-                "lat": r[16], "lon": r[17], "minutes_since_call": round(waited, 1)
-                if waited is not None else None,
-                "target_minutes": r[18],
-                "overdue": bool(r[18] is not None and waited is not None and state == "waiting"
-                                and waited > r[18]),
-            }
-        )  # fmt: skip
-    return out
+    return [
+        open_incident(
+            when,
+            incident_id=r[0],
+            reference=r[1],
+            called=r[2],
+            grade=r[3],
+            area_type=r[4],
+            opening_code=r[5],
+            beat=r[6],
+            thrive=dict(zip(THRIVE, r[7:13], strict=True)),
+            dispatched=r[13],
+            arrived=r[14],
+            resource=r[15],
+            lat=r[16],
+            lon=r[17],
+            target_minutes=r[18],
+        )
+        for r in rows
+    ]
+
+
+def open_incident(
+    when: dt.datetime,
+    *,
+    incident_id: str,
+    reference: str | None,
+    called: dt.datetime | None,
+    grade: int | None,
+    area_type: str | None,
+    opening_code: str | None,
+    beat: str | None,
+    thrive: dict[str, Any],
+    dispatched: dt.datetime | None,
+    arrived: dt.datetime | None,
+    resource: str | None,
+    lat: float | None,
+    lon: float | None,
+    target_minutes: float | None,
+) -> dict[str, Any]:
+    """An open incident as the live view shows it at `when`."""
+    waited = (when - called).total_seconds() / 60 if called else None
+    if arrived and arrived <= when:
+        state = "at scene"
+    elif dispatched and dispatched <= when:
+        state = "dispatched"
+    else:
+        state = "waiting"
+    return {
+        "incident_id": incident_id, "reference": reference,
+        "called": called.isoformat() if called else None, "grade": grade,
+        "area_type": area_type, "opening_code": opening_code, "beat": beat,
+        "thrive": thrive, "state": state, "resource": resource if state != "waiting" else None,
+        "lat": lat, "lon": lon,
+        "minutes_since_call": round(waited, 1) if waited is not None else None,
+        "target_minutes": target_minutes,
+        "overdue": bool(target_minutes is not None and waited is not None
+                        and state == "waiting" and waited > target_minutes),
+    }  # fmt: skip
 
 
 # -- resources: availability and time to arrive ------------------------------------------
@@ -324,6 +362,15 @@ def _status_log(
         "ORDER BY seq",
         {"u": until} if until else {},
     ).fetchall()
+
+
+def fleet_from(resources: list[dict[str, Any]]) -> Fleet:
+    """A fleet from resources' latest status (a live feed's picture)."""
+    names = [str(r["resource"]) for r in resources]
+    fleet = Fleet.empty(names, [str(r.get("callsign") or "") for r in resources])
+    for k, r in enumerate(resources):
+        fleet.apply(k, str(r["status"]), r.get("lat"), r.get("lon"), r["since"])
+    return fleet
 
 
 def recommend(

@@ -178,6 +178,8 @@ class OpenIncident(BaseModel):
 
 class Incidents(BaseModel):
     at: str
+    source: str = Field(description="'hub' (records at `at`) or 'live feed NAME'")
+    live: bool
     open: int
     by_grade: dict[str, int]
     items: list[OpenIncident]

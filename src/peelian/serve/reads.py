@@ -1043,34 +1043,78 @@ class Reads:
         return person_harm(self.con, "v_offences", self.hub.kpi_settings, entity_id)
 
     def incidents(self, *, at: dt.datetime | None = None, top: int = 5) -> dict[str, Any]:
-        """Incidents open at `at` (default: the latest call in the hub, for a historical
-        extract; the live feed's clock when one runs), most urgent first, each with the
-        available resources ranked by estimated time to arrive."""
-        from peelian.analyse.incidents import open_at, recommend
+        """Incidents open now, most urgent first, each waiting grade 1 or 2 incident with
+        the available resources ranked by estimated time to arrive. "Now" is the live
+        feed's clock when a feed runs (`peelian incidents replay`, or a command-and-control
+        interface); otherwise, or when `at` is given, the hub's records at `at` (default:
+        the latest call)."""
+        from peelian.analyse.incidents import fleet_from, open_at, open_incident, recommend
 
         grant = self.grant("map.view")
-        self._kpi_views()
-        if at is None:
-            rows = self.con.execute("SELECT max(called) FROM v_incidents").fetchall()
-            at = rows[0][0] if rows and rows[0][0] else dt.datetime.now(dt.UTC)
-        assert at is not None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.UTC)
-        items = open_at(self.con, "v_incidents", at)
         settings = self.hub.kpi_settings
-        for item in items:
-            if item["state"] == "waiting" and item["lat"] is not None and item["grade"] in (1, 2):
-                item["resources"] = recommend(
-                    self.con, "v_status", settings, when=at, lat=item["lat"], lon=item["lon"],
-                    area_type=item["area_type"] or "URBAN", top=top,
+        live = self.state.live_picture() if at is None else None
+        source = "hub"
+        if live is not None:
+            at = live.clock
+            source = f"live feed {live.feed}"
+            seen = [i for i in live.incidents
+                    if self.principal.may_see(i["marking"], i["compartment"], None)]  # fmt: skip
+            items = [
+                open_incident(
+                    at,
+                    incident_id=f"live:{i['reference']}",
+                    reference=i["reference"],
+                    called=i["called"],
+                    grade=i["grade"],
+                    area_type=i["area_type"],
+                    opening_code=i["opening_code"],
+                    beat=i["beat"],
+                    thrive=i["thrive"],
+                    dispatched=i["dispatched"],
+                    arrived=i["arrived"],
+                    resource=i["resource"],
+                    lat=i["lat"],
+                    lon=i["lon"],
+                    target_minutes=i["target_minutes"],
+                )
+                for i in sorted(seen, key=lambda i: (i["grade"] or 9, i["called"]))
+            ]
+            fleet = fleet_from(
+                [r for r in live.resources if self.principal.may_see(r["marking"], None, None)]
+            )
+            for item in items:
+                item["resources"] = (
+                    fleet.ranked(item["lat"], item["lon"], item["area_type"] or "URBAN",
+                                 settings.travel, top=top)
+                    if item["state"] == "waiting" and item["lat"] is not None
+                    and item["grade"] in (1, 2) else []
                 )  # fmt: skip
-            else:
-                item["resources"] = []
+        else:
+            self._kpi_views()
+            if at is None:
+                rows = self.con.execute("SELECT max(called) FROM v_incidents").fetchall()
+                at = rows[0][0] if rows and rows[0][0] else dt.datetime.now(dt.UTC)
+            assert at is not None
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=dt.UTC)
+            items = open_at(self.con, "v_incidents", at)
+            for item in items:
+                if (
+                    item["state"] == "waiting"
+                    and item["lat"] is not None
+                    and item["grade"] in (1, 2)
+                ):
+                    item["resources"] = recommend(
+                        self.con, "v_status", settings, when=at, lat=item["lat"],
+                        lon=item["lon"], area_type=item["area_type"] or "URBAN", top=top,
+                    )  # fmt: skip
+                else:
+                    item["resources"] = []
         by_grade = Counter(str(i["grade"]) for i in items)
-        self.audit(grant, action="incidents.view", detail={"at": at.isoformat(),
-                                                            "open": len(items)})  # fmt: skip
-        return {"at": at.isoformat(), "open": len(items), "by_grade": dict(by_grade),
-                "items": items}  # fmt: skip
+        self.audit(grant, action="incidents.view",
+                   detail={"at": at.isoformat(), "source": source, "open": len(items)})  # fmt: skip
+        return {"at": at.isoformat(), "source": source, "live": live is not None,
+                "open": len(items), "by_grade": dict(by_grade), "items": items}  # fmt: skip
 
     def quality(self) -> dict[str, Any]:
         """Data quality per source: rows read, accepted, quarantined and why, field

@@ -10,8 +10,9 @@ next to reads, so one lock costs little and keeps the reasoning simple.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ from peelian.state.accounts import Accounts
 from peelian.state.audit import AuditEvent, AuditVerification
 from peelian.state.decisions import Decision, DecisionKind
 from peelian.state.disposals import Disposal, RecordKeys, RetentionNote
+from peelian.state.live import LivePicture
 from peelian.state.tables import audit_events
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -314,6 +316,38 @@ class State:
 
         with self._read() as con:
             return disposals.find(con, entity_id=entity_id)
+
+    # The live command-and-control picture (see live.py).
+
+    def live_update(
+        self,
+        feed: str,
+        *,
+        clock: dt.datetime,
+        incidents: Iterable[Mapping[str, Any]] = (),
+        resources: Iterable[Mapping[str, Any]] = (),
+        speed: float = 1.0,
+        description: str | None = None,
+    ) -> None:
+        """Apply a batch of incident and resource updates and move the feed's clock."""
+        from peelian.state import live
+
+        with self._write() as con:
+            live.update(con, feed, clock=clock, incidents=incidents, resources=resources,
+                        speed=speed, description=description)  # fmt: skip
+
+    def live_picture(self, feed: str | None = None) -> LivePicture | None:
+        """A feed's open incidents and resources (the latest-updated feed by default)."""
+        from peelian.state import live
+
+        with self._read() as con:
+            return live.picture(con, feed)
+
+    def live_reset(self, feed: str) -> None:
+        from peelian.state import live
+
+        with self._write() as con:
+            live.reset(con, feed)
 
     def disposed_records(self) -> list[tuple[str, str]]:
         """Every disposed (source, record id): what each refresh keeps out of the hub."""

@@ -245,3 +245,51 @@ disposals = sa.Table(
     sa.UniqueConstraint("source", "record_id"),
     sa.Index("ix_disposals_entity_id", "entity_id"),
 )
+
+# The live command-and-control picture: incidents as they are now and each resource's
+# latest status, fed by a command-and-control interface or by `peelian incidents replay`.
+# A feed's clock is the time its picture is true at (a replay runs in simulated time).
+live_feeds = sa.Table(
+    "live_feeds",
+    metadata,
+    sa.Column("feed", sa.Text, primary_key=True),
+    sa.Column("clock", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("speed", sa.Float, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+)
+live_incidents = sa.Table(
+    "live_incidents",
+    metadata,
+    sa.Column("feed", sa.Text, primary_key=True),
+    sa.Column("reference", sa.Text, primary_key=True),
+    sa.Column("called", UTCDateTime, nullable=False),
+    sa.Column("grade", sa.Integer, nullable=True),
+    sa.Column("area_type", sa.Text, nullable=True),
+    sa.Column("opening_code", sa.Text, nullable=True),
+    sa.Column("beat", sa.Text, nullable=True),
+    sa.Column("thrive", sa.JSON, nullable=False),
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("dispatched", UTCDateTime, nullable=True),
+    sa.Column("arrived", UTCDateTime, nullable=True),
+    sa.Column("closed", UTCDateTime, nullable=True),
+    sa.Column("resource", sa.Text, nullable=True),
+    sa.Column("target_minutes", sa.Float, nullable=True),
+    sa.Column("marking", sa.Text, nullable=False),
+    sa.Column("compartment", sa.Text, nullable=True),
+    sa.Index("ix_live_incidents_feed_closed", "feed", "closed"),
+)
+live_resources = sa.Table(
+    "live_resources",
+    metadata,
+    sa.Column("feed", sa.Text, primary_key=True),
+    sa.Column("resource", sa.Text, primary_key=True),
+    sa.Column("callsign", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("incident", sa.Text, nullable=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("marking", sa.Text, nullable=False),
+)
