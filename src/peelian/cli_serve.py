@@ -25,6 +25,7 @@ def serve_app(
     boundaries: Path | None,
     secure_cookies: bool,
     oidc_metadata: str | None = None,
+    kpi_settings: Path | None = None,
 ) -> object:
     from peelian.serve.app import ServeSettings, create_app
     from peelian.serve.oidc import OidcSettings
@@ -47,6 +48,7 @@ def serve_app(
             secure_cookies=secure_cookies,
             boundaries=boundaries,
             oidc=oidc,
+            kpi_settings=kpi_settings,
         )
     )
 
@@ -76,6 +78,13 @@ def serve_cmd(
             "id and secret come from PEELIAN_OIDC_CLIENT_ID and PEELIAN_OIDC_CLIENT_SECRET.",
         ),
     ] = None,
+    kpi_settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="Harm, KPI and response settings (YAML, as `peelian analyse --settings`).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json).
 
@@ -87,9 +96,13 @@ def serve_cmd(
 
     if not (hub / "hub.duckdb").exists():
         raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
+    if kpi_settings is not None:
+        from peelian.cli_analyse import _settings
+
+        _settings(kpi_settings)  # a wrong file fails here, not at the first request
     application = serve_app(
         hub, state, boundaries=boundaries, secure_cookies=secure_cookies,
-        oidc_metadata=oidc_metadata,
+        oidc_metadata=oidc_metadata, kpi_settings=kpi_settings,
     )  # fmt: skip
     out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(application, host=host, port=port, log_level="warning")  # type: ignore[arg-type]

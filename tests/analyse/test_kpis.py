@@ -197,3 +197,16 @@ def test_a_bad_population_file_is_refused(kpi_hub: Path, tmp_path: Path) -> None
     bad.write_text("area,name,residents\nA1,One,lots\n")
     with Hub(kpi_hub) as hub, pytest.raises(kpis.PopulationError, match="line 2"):
         kpis.load_population(hub.con, bad)
+
+
+def test_a_period_before_the_records_is_not_compared(kpi_hub: Path) -> None:
+    with Hub(kpi_hub, read_only=True) as hub:
+        first_month = hub.con.execute("SELECT min(month) FROM kpi_crimes").fetchall()[0][0]
+        as_of = kpis.latest_month(hub.con, "kpi_crimes")
+        assert as_of is not None
+        table = kpis.trends(hub.con, "kpi_crimes", SETTINGS, as_of=as_of, months=1)
+    rows = table.as_dicts()
+    if kpis._shift(as_of, -12) < first_month:  # the 12-month test force
+        assert {r["vs_last_year"] for r in rows} == {"no records for that period"}
+        assert all(r["last_year"] is None for r in rows)
+    assert all(r["vs_previous"] != "no records for that period" for r in rows)

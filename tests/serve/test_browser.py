@@ -392,6 +392,35 @@ def test_3b_an_analyst_reads_the_groups_and_county_lines(open_tab: Any) -> None:
     tab.look("county-lines")
 
 
+def test_3c_an_analyst_reads_the_dashboard_and_the_harm_ranking(open_tab: Any) -> None:
+    tab: Tab = open_tab()
+    page = tab.page
+    tab.sign_in("analyst1")
+    tab.give_purpose()
+    page.get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.locator("caption").first).to_contain_text("Crimes by area")
+    expect(page.locator("body")).to_contain_text("no significant change")
+    tab.look("dashboard")
+    page.get_by_role("link", name="Harm", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Offenders by harm")
+    assert page.locator("table tbody tr").count() > 0
+    tab.look("harm")
+    page.locator("table tbody tr a").first.click()
+    expect(page.locator(".pln-harm")).to_contain_text("Cambridge Crime Harm Index")
+    tab.look("profile-harm")
+
+
+def test_3d_an_officer_watches_open_incidents_on_a_phone(open_tab: Any) -> None:
+    tab: Tab = open_tab(PHONE)
+    page = tab.page
+    tab.sign_in("pc1", max_width=360)
+    tab.give_purpose()
+    tab.go("/incidents?at=2024-06-01T18:00")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Open incidents")
+    expect(page.locator("body")).to_contain_text("open (")
+    tab.look("incidents", max_width=360)
+
+
 def test_4_an_analyst_decides_a_match_in_the_review_queue(open_tab: Any) -> None:
     tab: Tab = open_tab()
     page = tab.page

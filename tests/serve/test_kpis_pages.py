@@ -23,7 +23,7 @@ def test_kpi_tables_csv_and_charts(app: object) -> None:
     assert client.get("/api/v1/kpis/nothing.csv").status_code == 422
     page = client.get("/dashboard")
     assert page.status_code == 200
-    assert "per 1000" in page.text
+    assert "Per 1,000 residents" in page.text
 
 
 def test_harm_ranking_and_profile_context(app: object) -> None:
@@ -89,3 +89,22 @@ def test_the_live_view_follows_a_feed(app: object, served: object) -> None:
     finally:
         with State.open(served.state_url) as state:  # type: ignore[attr-defined]
             state.live_reset("desk")
+
+
+def test_map_hotspots_are_hexagons_counting_every_event(app: object) -> None:
+    client = client_for(app, "analyst1")
+    body = client.get("/api/v1/events", params={"types": "crime", "limit": 10}).json()
+    assert body["hotspots"]
+    for h in body["hotspots"]:
+        assert len(h["boundary"]) == 7  # six corners, closed
+        assert h["boundary"][0] == h["boundary"][-1]
+    if len(body["hotspots"]) < 400:
+        assert sum(h["count"] for h in body["hotspots"]) == body["total"]
+
+
+def test_network_nodes_carry_harm(app: object) -> None:
+    client = client_for(app, "analyst1")
+    top = client.get("/api/v1/harm", params={"limit": 1}).json()["items"][0]
+    graph = client.get("/api/v1/graph/neighbourhood", params={"ids": top["entity_id"]}).json()
+    node = next(n for n in graph["nodes"] if n["id"] == top["entity_id"])
+    assert node["harm"] == top["harm_cchi"]

@@ -61,6 +61,26 @@ class PopulationError(ValueError):
     """A population file that can't be read or is malformed."""
 
 
+# Column headings for people (the CSV keeps the column names).
+LABELS = {
+    "area": "Area", "name": "Name", "residents": "Residents", "crimes": "Crimes",
+    "per_1000": "Per 1,000 residents", "detected": "Detected", "solved_pct": "Solved %",
+    "harm_cchi": "Harm (CCHI days)", "harm_cchi_per_1000": "Harm per 1,000",
+    "harm_ons": "Harm (ONS)", "crime_type": "Crime type", "month": "Month",
+    "outcome": "Outcome", "key": "", "previous": "Previous period",
+    "change_pct": "Change %", "p_previous": "p", "vs_previous": "Against the previous period",
+    "last_year": "A year earlier", "change_last_year_pct": "Change %", "p_last_year": "p",
+    "vs_last_year": "Against a year earlier", "cell": "H3 cell", "lat": "Latitude",
+    "lon": "Longitude", "grade": "Grade", "area_type": "Area type", "incidents": "Incidents",
+    "attended": "Attended", "target_minutes": "Target (min)",
+    "median_minutes": "Median (min)", "p90_minutes": "90th percentile (min)",
+    "within_target_pct": "Within target %", "breaches": "Breaches",
+    "reference": "Incident", "called": "Called", "opening_code": "Opening code",
+    "beat": "Beat", "resource": "Resource", "response_minutes": "Arrived after (min)",
+    "minutes_over": "Minutes over",
+}  # fmt: skip
+
+
 @dataclass
 class Table:
     """A KPI table: what it is, its columns and its rows (lists, JSON-ready)."""
@@ -418,12 +438,20 @@ def trends(
         {"s": start, "e": end, "ps": prev[0], "pe": prev[1], "ls": last[0], "le": last[1]},
     ).fetchall()
     rows.insert(0, ("(all)", *(sum(r[i] for r in rows) for i in (1, 2, 3))))
+    # a period the records don't cover is no period of zero crimes: not compared
+    first_month = _first_month(con, crimes)
+    has_prev = first_month is not None and prev[0] >= first_month
+    has_last = first_month is not None and last[0] >= first_month
+    rows = [
+        (k, now, before if has_prev else None, year_ago if has_last else None)
+        for k, now, before, year_ago in rows
+    ]
     t = settings.trends
     p_prev: list[float | None] = []
     p_last: list[float | None] = []
     for _, now, before, year_ago in rows:
-        p_prev.append(_poisson_p(now, before) if max(now, before) >= t.min_count else None)
-        p_last.append(_poisson_p(now, year_ago) if max(now, year_ago) >= t.min_count else None)
+        p_prev.append(_tested(now, before, t.min_count))
+        p_last.append(_tested(now, year_ago, t.min_count))
     q_prev, q_last = (
         _adjust(p_prev, t.false_discovery_rate),
         _adjust(p_last, t.false_discovery_rate),
@@ -452,6 +480,17 @@ def trends(
     )  # fmt: skip
 
 
+def _first_month(con: duckdb.DuckDBPyConnection, crimes: str) -> dt.date | None:
+    row = first(con, f"SELECT min(month) FROM {crimes}")
+    return row[0] if row and row[0] else None
+
+
+def _tested(now: int, before: int | None, min_count: int) -> float | None:
+    if before is None or max(now, before) < min_count:
+        return None
+    return _poisson_p(now, before)
+
+
 def _adjust(ps: list[float | None], fdr: bool) -> list[float | None]:
     if not fdr:
         return ps
@@ -464,7 +503,7 @@ def _adjust(ps: list[float | None], fdr: bool) -> list[float | None]:
     return out
 
 
-def _pct(now: int, before: int) -> float | None:
+def _pct(now: int, before: int | None) -> float | None:
     return round(100.0 * (now - before) / before, 1) if before else None
 
 
@@ -472,7 +511,9 @@ def _round(p: float | None) -> float | None:
     return None if p is None else round(p, 4)
 
 
-def _verdict(now: int, before: int, q: float | None, alpha: float) -> str:
+def _verdict(now: int, before: int | None, q: float | None, alpha: float) -> str:
+    if before is None:
+        return "no records for that period"
     if q is None:
         return "too few to test"
     if q >= alpha:

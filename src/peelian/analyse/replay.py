@@ -1,9 +1,9 @@
 """Replay a day of 999 / 101 calls and status updates into a live feed
 (`peelian incidents replay`), so the live incident view can be seen moving.
 
-The day (midnight to midnight, both included) is read from the hub's `kpi_incidents` and `kpi_status` (built by
-`peelian analyse` or `peelian kpis`). The feed starts with the picture at the
-day's first moment (incidents still open from the day before, every resource's
+The day (midnight to midnight, both included) is read from the hub's `kpi_incidents`
+and `kpi_status` (built by `peelian analyse` or `peelian kpis`). The feed starts with
+the picture at the day's first moment (incidents still open from the day before, every resource's
 last status), then each call, dispatch, arrival, close and status update is
 written to the state database when the simulated clock passes it. The simulated
 clock runs `speed` times faster than the wall clock; updates go in batches, one

@@ -49,6 +49,7 @@ class ServeSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     boundaries: Path | None = None
     oidc: OidcSettings | None = None
+    kpi_settings: Path | None = None  # harm, KPI and response settings (reference/kpis.yaml)
 
 
 class BodyLimit:
@@ -135,7 +136,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import igraph  # noqa: F401  (loaded at start, not by the first network request)
 
-        app.state.hub = ServedHub(settings.hub)
+        app.state.hub = ServedHub(settings.hub, kpi_settings=settings.kpi_settings)
         app.state.state_db = State.open(settings.state_url)
         app.state.settings = settings
         try:

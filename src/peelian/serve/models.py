@@ -274,6 +274,7 @@ class Node(BaseModel):
     type: str
     label: str
     records: int
+    harm: float = Field(0.0, description="Harm of the offences the reader may see (people)")
     community: int
     focus: bool
 
@@ -418,9 +419,11 @@ class Point(BaseModel):
 
 
 class Hotspot(BaseModel):
+    cell: str = Field(description="H3 cell id")
     lat: float
     lon: float
     count: int
+    boundary: list[list[float]] = Field(description="The hexagon's corners, [lon, lat], closed")
 
 
 class Events(BaseModel):

@@ -28,8 +28,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import duckdb
+import h3
 
 from peelian.analyse.graph import BULK_EVENTS
+from peelian.analyse.kpis import cell_boundary
 from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise, marking_rank
 from peelian.govern.records import create_visible_labels, visible_explanation, visible_history
 from peelian.index.access import Viewer
@@ -490,7 +492,7 @@ class Reads:
 
     def network(self, entity_ids: list[str], *, depth: int = 1) -> dict[str, Any]:
         """The neighbourhood of one or more entities for the network explorer: nodes
-        (sized by their records, coloured by community), edges with relations."""
+        (with their visible records and harm, coloured by community), edges with relations."""
         grant = self.grant("graph.view", target=f"entity:{entity_ids[0]}" if entity_ids else None)
         if not 1 <= len(entity_ids) <= 20:
             raise Problem(400, "give 1 to 20 entity ids to expand")
@@ -524,12 +526,25 @@ class Reads:
             ).fetchall()
         )
         community = _communities(sorted(nodes), list(kept))
+        harm: dict[str, float] = {}
+        if self.hub.has_table("harm_offences"):
+            self._kpi_views()
+            index = self.hub.kpi_settings.harm.index
+            harm = {
+                str(e): float(h)
+                for e, h in self.con.execute(
+                    f"SELECT entity_id, sum({index}) FROM v_offences "
+                    "WHERE entity_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY 1",
+                    {"ids": sorted(nodes)},
+                ).fetchall()
+            }
         out_nodes = [
             {
                 "id": n,
                 "type": labels[n][0],
                 "label": labels[n][1],
                 "records": int(sizes.get(n, 0)),
+                "harm": round(harm.get(n, 0.0), 2),
                 "community": community.get(n, 0),
                 "focus": n in entity_ids,
             }
@@ -839,7 +854,7 @@ class Reads:
         limit: int = 2000,
     ) -> dict[str, Any]:
         """Crimes, incidents and other events with a place, for the map: points (up to
-        `limit`, newest first) and hotspot cells (counts on a ~500 m grid) of every
+        `limit`, newest first) and hotspots (counts per H3 hexagon) of every
         matching event the principal may see. No names: a point is an event."""
         grant = self.grant("map.view")
         self._resolved()
@@ -868,11 +883,18 @@ class Reads:
             + " ORDER BY e.happened DESC NULLS LAST, e.event_id LIMIT $limit",
             {**params, "limit": limit},
         ).fetchall()
-        cells = self.con.execute(
-            "SELECT round(e.lat / 0.0045) * 0.0045 AS la, round(e.lon / 0.0075) * 0.0075 AS lo, "
-            "count(*) AS n " + base + " GROUP BY 1, 2 ORDER BY n DESC LIMIT 400",
+        # hotspots: H3 hexagons (the settings' resolution) of every matching event; points
+        # ~10 m apart are counted together first, so Python sees thousands, not millions
+        near = self.con.execute(
+            "SELECT round(e.lat, 4), round(e.lon, 4), count(*) " + base + " GROUP BY 1, 2",
             params,
         ).fetchall()
+        resolution = self.hub.kpi_settings.hotspots.h3_resolution
+        per_cell: Counter[str] = Counter()
+        for la, lo, n in near:
+            if -90 <= la <= 90 and -180 <= lo <= 180:
+                per_cell[h3.latlng_to_cell(la, lo, resolution)] += int(n)
+        cells = per_cell.most_common(self.hub.kpi_settings.hotspots.top)
         by_type = self.con.execute(
             "SELECT e.event_type, count(*) " + base + " GROUP BY 1 ORDER BY 2 DESC", params
         ).fetchall()
@@ -894,7 +916,16 @@ class Reads:
                 }
                 for m, t, r, a, la, lo, mk in points
             ],
-            "hotspots": [{"lat": la, "lon": lo, "count": int(n)} for la, lo, n in cells],
+            "hotspots": [
+                {
+                    "cell": c,
+                    "lat": round(h3.cell_to_latlng(c)[0], 5),
+                    "lon": round(h3.cell_to_latlng(c)[1], 5),
+                    "count": n,
+                    "boundary": cell_boundary(c),
+                }
+                for c, n in cells
+            ],
             "by_type": {k: int(v) for k, v in by_type},
             "total": sum(int(v) for _, v in by_type),
         }

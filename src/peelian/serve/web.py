@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from peelian.analyse.kpis import LABELS as KPI_LABELS
 from peelian.govern.policy import PERMISSIONS, ROLES
 from peelian.govern.purpose import REASONS, PurposeError, parse_purpose
 from peelian.serve import oversight
@@ -60,6 +61,7 @@ def highlighted(snippet: str) -> Markup:
 
 
 TEMPLATES.env.filters["highlighted"] = highlighted
+TEMPLATES.env.globals["kpi_labels"] = KPI_LABELS
 web_router = APIRouter(include_in_schema=False)
 
 SectionLinks = list[tuple[str, str, str]]  # (href, text, permission)

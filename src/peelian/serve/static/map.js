@@ -62,8 +62,10 @@
         else { m.map.setView([54, -2.2], 10); }
         var top = data.hotspots.length ? data.hotspots[0].count : 1;
         data.hotspots.forEach(function (h) {
-          L.circleMarker([h.lat, h.lon], { radius: 4 + 18 * Math.sqrt(h.count / top), color: "#d4351c", weight: 1, fillOpacity: 0.25 })
-            .bindTooltip(text(h.count + " events")).addTo(m.map);
+          // a hexagon shaded by its share of the busiest one
+          var ring = h.boundary.map(function (c) { return [c[1], c[0]]; });
+          L.polygon(ring, { color: "#d4351c", weight: 1, fillColor: "#d4351c", fillOpacity: 0.1 + 0.6 * (h.count / top) })
+            .bindTooltip(text(h.count + " events in this hexagon")).addTo(m.map);
         });
         data.points.forEach(function (p) {
           L.circleMarker([p.lat, p.lon], { radius: 3, color: p.type === "crime" ? "#1d70b8" : "#00703c", fillOpacity: 0.7, weight: 1 })

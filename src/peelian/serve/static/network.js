@@ -6,6 +6,10 @@
   var status = document.getElementById("network-status");
   var selectedBox = document.getElementById("network-selected");
   var expandButton = document.getElementById("expand");
+  // offenders sized by harm (days of custody, log scale), everyone else by their records
+  function size(n) {
+    return n.data("harm") > 0 ? 18 + 8 * Math.log10(1 + n.data("harm")) : 14 + 6 * Math.sqrt(n.data("records") || 1);
+  }
   var palette = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b58840", "#d53880", "#28a197", "#85994b", "#6f72af"];
   var shapes = { person: "ellipse", vehicle: "rectangle", phone: "triangle", address: "diamond", organisation: "hexagon", location: "round-rectangle" };
   // Cytoscape adds a <style> for its container unless an element with this id is
@@ -22,8 +26,7 @@
         "background-color": function (n) { return palette[n.data("community") % palette.length]; },
         "shape": function (n) { return shapes[n.data("type")] || "ellipse"; },
         "label": "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3,
-        "width": function (n) { return 14 + 6 * Math.sqrt(n.data("records") || 1); },
-        "height": function (n) { return 14 + 6 * Math.sqrt(n.data("records") || 1); } } },
+        "width": size, "height": size } },
       { selector: "node[?focus]", style: { "border-width": 3, "border-color": "#0b0c0c" } },
       { selector: "node:selected", style: { "border-width": 4, "border-color": "#ffdd00" } },
       { selector: "edge", style: { "width": function (e) { return Math.min(1 + e.data("weight"), 8); }, "line-color": "#b1b4b6", "label": "data(label)", "font-size": 8, "curve-style": "bezier" } },
