@@ -216,11 +216,13 @@ def test_a_flag_names_a_record_of_every_label_its_words_count(
     # "named with the line's controller in N intelligence reports": every one of those N
     # reports' security labels is among the row's records, so a reader who may not see
     # one of them is not shown the row (the server withholds it)
+    # the label of every record (a row may rest on a report's subject record rather than
+    # the report itself: the same label either way)
     label_of = dict(
         con.execute(
             """SELECT m.mention_id, concat_ws('|', sr.marking, coalesce(sr.compartment, ''))
             FROM mentions m JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-            WHERE m.kind = 'event' AND m.event_type = 'intelligence_report'"""
+            WHERE m.source = 'intelligence'"""
         ).fetchall()
     )
     checked = 0

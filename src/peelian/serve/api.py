@@ -375,7 +375,10 @@ def harm(
 )
 def incidents_open(
     reads: R,
-    at: Annotated[dt.datetime | None, Query(description="The moment to show (ISO 8601)")] = None,
+    at: Annotated[
+        dt.datetime | None,
+        Query(description="The moment to show (ISO 8601; without an offset, force local time)"),
+    ] = None,
 ) -> Any:
     return reads.incidents(at=at)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -1127,7 +1128,7 @@ class Reads:
                 at = rows[0][0] if rows and rows[0][0] else dt.datetime.now(dt.UTC)
             assert at is not None
             if at.tzinfo is None:
-                at = at.replace(tzinfo=dt.UTC)
+                at = at.replace(tzinfo=zoneinfo.ZoneInfo(settings.timezone))  # local time
             items = open_at(self.con, "v_incidents", at)
             for item in items:
                 if (
@@ -1141,6 +1142,14 @@ class Reads:
                     )  # fmt: skip
                 else:
                     item["resources"] = []
+        # times in the force's local time, as the control room reads them
+        local = zoneinfo.ZoneInfo(settings.timezone)
+        at = at.astimezone(local)
+        for item in items:
+            if item["called"]:
+                item["called"] = (
+                    dt.datetime.fromisoformat(item["called"]).astimezone(local).isoformat()
+                )
         by_grade = Counter(str(i["grade"]) for i in items)
         self.audit(grant, action="incidents.view",
                    detail={"at": at.isoformat(), "source": source, "open": len(items)})  # fmt: skip
