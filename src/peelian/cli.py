@@ -528,6 +528,7 @@ from peelian import (  # noqa: E402, F401
     cli_retention,
     cli_search,
     cli_serve,
+    cli_text,
 )
 
 if __name__ == "__main__":  # pragma: no cover
