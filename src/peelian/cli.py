@@ -195,6 +195,9 @@ def demo_cmd(
     from peelian.cli_analyse import _run_analyse
 
     _run_analyse(hub, False, population=out / "sources" / "geography" / "population.csv")
+    from peelian.cli_text import _run_extract
+
+    _run_extract(hub, False)
     from peelian.cli_search import _run_index
 
     _run_index(hub, False)
@@ -204,7 +207,8 @@ def demo_cmd(
     out_console.print(f"\n[bold]Demo accounts[/bold] (also in {accounts}):")
     out_console.print(accounts.read_text(encoding="utf-8"), highlight=False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, analyse, index.\n"
+        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, analyse, extract, "
+        "index.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"
         f"The hub is {hub}: `peelian dq --hub {hub}` shows data quality per source; the rows "

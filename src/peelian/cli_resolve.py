@@ -180,8 +180,9 @@ def refresh_cmd(
     state: StateOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
-    """Ingest the sources, resolve, analyse (the entity graph, groups, county lines),
-    then build the search index and switch to it: what runs several times a day.
+    """Ingest the sources, resolve, analyse (the entity graph, groups, county lines, KPIs),
+    extract the documents' text, then build the search index and switch to it: what runs
+    several times a day.
 
     Example:
 
@@ -189,10 +190,12 @@ def refresh_cmd(
     """
     from peelian.cli_analyse import _run_analyse
     from peelian.cli_search import _run_index
+    from peelian.cli_text import _run_extract
 
     _run_ingest(hub, mappings, 50_000, quiet)
     _run_resolve(hub, state, None, None, None, quiet)
     _run_analyse(hub, quiet)
+    _run_extract(hub, quiet)
     _run_index(hub, quiet)
 
 

@@ -60,10 +60,12 @@ def served(resolved: Path, force: Path, tmp_path_factory: pytest.TempPathFactory
     from peelian.hub import Hub
     from peelian.index import build
     from peelian.state import State
+    from peelian.text.hub import extract_hub
 
     hub_path = tmp_path_factory.mktemp("serve") / "hub"
     shutil.copytree(resolved, hub_path)
     with Hub(hub_path) as hub:
+        extract_hub(hub.con)  # the documents' text, for the profile's "mentioned in"
         build.build_index(hub.con, hub.path)
         operations = [
             r[0]

@@ -108,3 +108,31 @@ def test_network_nodes_carry_harm(app: object) -> None:
     graph = client.get("/api/v1/graph/neighbourhood", params={"ids": top["entity_id"]}).json()
     node = next(n for n in graph["nodes"] if n["id"] == top["entity_id"])
     assert node["harm"] == top["harm_cchi"]
+
+
+def test_a_profile_lists_the_documents_that_name_the_person(app: object) -> None:
+    con = app.state.hub.cursor()  # type: ignore[attr-defined]
+    try:
+        rows = con.execute(
+            """SELECT t.entity_id, count(DISTINCT t.document) AS n FROM text_mentions t
+               JOIN mentions m ON m.mention_id = t.document
+               JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
+               WHERE t.type = 'person' AND t.entity_id IS NOT NULL
+               GROUP BY 1 HAVING bool_and(sr.compartment IS NULL AND sr.marking = 'OFFICIAL'
+                   AND len(coalesce(sr.sharing_roles, [])) = 0)
+               ORDER BY n DESC, 1 LIMIT 1"""
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows, "some person is named in OFFICIAL documents"
+    entity_id, documents = rows[0]
+    analyst = client_for(app, "analyst1").get(f"/api/v1/entities/{entity_id}").json()
+    named = analyst["mentioned_in"]
+    assert named["total"] == documents
+    assert named["readable"] is True
+    assert all(item["sentence"] for item in named["items"])
+    officer = client_for(app, "pc1").get(f"/api/v1/entities/{entity_id}").json()
+    assert officer["mentioned_in"]["readable"] is False
+    assert all(item["sentence"] is None for item in officer["mentioned_in"]["items"])
+    page = client_for(app, "analyst1").get(f"/entities/{entity_id}")
+    assert "Mentioned in" in page.text

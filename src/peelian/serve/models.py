@@ -84,6 +84,24 @@ class Profile(BaseModel):
     harm: PersonHarm | None = Field(
         None, description="Harm and RFG from the offences the reader may see (people only)"
     )
+    mentioned_in: MentionedIn | None = Field(
+        None, description="Documents the reader may see whose text names the entity"
+    )
+
+
+class MentionedItem(BaseModel):
+    document: str
+    source: str | None
+    date: str | None
+    as_written: list[str]
+    confidence: float
+    sentence: str | None = Field(description="Null for roles that may not read documents")
+
+
+class MentionedIn(BaseModel):
+    total: int
+    readable: bool
+    items: list[MentionedItem]
 
 
 class Offence(BaseModel):

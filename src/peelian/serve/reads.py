@@ -252,13 +252,48 @@ class Reads:
             "last_seen": seen_at[-1] if seen_at else None,
             "fields": [{"field": f, "values": vs} for f, vs in fields.items()],
             "harm": self.person_harm(entity_id) if row[0] == "person" else None,
+            "mentioned_in": self._mentioned_in(entity_id),
         }
+        documents = [d["document"] for d in (out["mentioned_in"] or {}).get("items", [])]
         self.audit(
             grant,
             target=f"entity:{entity_id}",
-            detail={"entities": [entity_id], "fields": sorted(fields)},
+            detail={"entities": [entity_id], "fields": sorted(fields)}
+            | ({"documents": documents} if documents else {}),
         )
         return out
+
+    def _mentioned_in(self, entity_id: str, *, limit: int = 20) -> dict[str, Any] | None:
+        """Documents the principal may see that name the entity (text extraction linked a
+        name, phone, plate or address in them to it), newest first, each with the
+        sentence; the sentences only for roles that may read documents."""
+        if not self.hub.has_table("text_mentions"):
+            return None
+        rows = self.con.execute(
+            """SELECT t.document, any_value(sm.source), max(t.happened)::VARCHAR,
+                      list(DISTINCT t.text), arg_min(t.sentence, t.span),
+                      max(t.confidence), count(*) OVER ()
+               FROM text_mentions t
+               JOIN memory.served_mentions sm ON sm.mention_id = t.document
+               JOIN vis ON vis.label = sm.label
+               WHERE t.entity_id = $e
+               GROUP BY t.document
+               ORDER BY 3 DESC NULLS LAST, 1 LIMIT $limit""",
+            {"e": entity_id, "limit": limit},
+        ).fetchall()
+        readable = self.principal.may("document.view")
+        return {
+            "total": int(rows[0][6]) if rows else 0,
+            "readable": readable,
+            "items": [
+                {
+                    "document": doc, "source": source, "date": (when or "")[:10] or None,
+                    "as_written": sorted(texts), "confidence": round(float(conf or 0), 2),
+                    "sentence": sentence if readable else None,
+                }
+                for doc, source, when, texts, sentence, conf, _ in rows
+            ],
+        }  # fmt: skip
 
     def mentions(self, entity_id: str, *, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         """The records an entity is built from (those the principal may see)."""
