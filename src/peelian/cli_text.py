@@ -86,6 +86,46 @@ def extract_cmd(
     _run_extract(hub, quiet)
 
 
+@eval_app.command("extract")
+def eval_extract(
+    hub: HubOption,
+    truth: Annotated[Path, typer.Option("--truth", help="The force's truth folder.")],
+) -> None:
+    """Score the hub's extracted person names (`peelian extract`) in the intelligence
+    reports against a synthetic force's annotated reports: of the names of people the hub
+    knows, how many were found and linked to the right entity. Target: 0.9.
+
+    Example:
+
+        peelian eval extract --hub data/hub --truth data/force/truth
+    """
+    from peelian.text.hub import evaluate_links
+
+    with _open_hub(hub, read_only=True) as opened:
+        has = opened.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'text_mentions'"
+        ).fetchall()
+        if not has[0][0]:
+            raise _fail(f"{hub} has no extracted text; run `peelian extract --hub {hub}`")
+        try:
+            score = evaluate_links(opened.con, truth)
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from exc
+    table = Table(title=f"Names in intelligence reports linked in {hub} against {truth}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("names of people the hub knows", f"{score.gold:,}")
+    table.add_row("found (exact span)", f"{score.found:,}")
+    table.add_row("linked to the right entity", f"{score.right:,}")
+    table.add_row("linked to another entity", f"{score.wrong:,}")
+    table.add_row("not linked", f"{score.unlinked:,}")
+    table.add_row("  of the right ones, through the report's own subjects", f"{score.by_record:,}")
+    met = "met" if score.accuracy >= 0.9 else "NOT MET"
+    table.add_row("linking accuracy", f"{score.accuracy:.3f} (>= 0.9 {met})")
+    table.add_row("precision of the links made", f"{score.precision:.3f}")
+    out_console.print(table)
+
+
 def _type_table(result: EvalResult, title: str) -> Table:
     table = Table(title=title)
     for column in ("type", "gold", "found", "precision", "recall", "F1", "partial F1", "target"):

@@ -13,6 +13,11 @@ aliases, dates of birth, phones, plates, postcodes and addresses), and writes:
   never sees what it says;
 - `text_relations`: the relations the text states, between two spans of one document.
 
+Linking uses what the document's own record says too: an intelligence report lists its
+subjects, a crime record its nominals, and those are resolved people. A name in the text
+that fits one of them (full name, nickname, initial and surname, alias) is that person,
+whatever others in the hub share the name (rule `record`, confidence `RECORD_CONFIDENCE`).
+
 A run replaces both tables in one transaction (a resolve since the last run may have
 changed every entity id). The profile's "mentioned in" list reads `text_mentions`
 through the access policy.
@@ -21,10 +26,12 @@ through the access policy.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -32,10 +39,18 @@ import pyarrow as pa
 
 from peelian.text.extract import Extractor
 from peelian.text.known import KnownPerson
-from peelian.text.link import DEFAULT_THRESHOLD, PeopleIndex, link_mentions
+from peelian.text.link import (
+    DEFAULT_THRESHOLD,
+    W_INITIAL,
+    PeopleIndex,
+    _name_score,
+    link_mentions,
+    parse_mention,
+)
 
 BATCH = 2_000
 MAX_SENTENCE = 320
+RECORD_CONFIDENCE = 0.95
 
 TABLES = """
 CREATE OR REPLACE TABLE text_mentions (
@@ -147,7 +162,11 @@ def _documents(con: duckdb.DuckDBPyConnection) -> Iterator[pa.Table]:
         """CREATE OR REPLACE TEMP TABLE t_documents AS
            SELECT row_number() OVER (ORDER BY d.mention_id) AS n, d.mention_id AS document,
                   d.text, coalesce(sr.occurred, sr.extract_time)::VARCHAR AS happened,
-                  sr.marking, sr.compartment, sr.handling, sr.sharing_roles
+                  sr.marking, sr.compartment, sr.handling, sr.sharing_roles,
+                  (SELECT list(DISTINCT em.entity_id) FROM mentions pm
+                   JOIN entity_membership em ON em.mention_id = pm.mention_id
+                   WHERE pm.source = m.source AND pm.row_id = m.row_id
+                     AND pm.kind = 'person' AND pm.deleted_at IS NULL) AS record_people
            FROM documents d
            JOIN mentions m ON m.mention_id = d.mention_id AND m.deleted_at IS NULL
            JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
@@ -190,8 +209,14 @@ def extract_hub(
                 for link in link_mentions(extraction, index, report_date=day, threshold=threshold)
             }
             doc = data["document"][i]
+            on_record = _record_links(extraction, index, data["record_people"][i] or [])
             for n, span in enumerate(extraction.spans):
                 link = links.get(n)
+                entity_id = link.entity_id if link else None
+                confidence = link.confidence if link else None
+                rule = span.rule
+                if n in on_record:
+                    entity_id, confidence, rule = on_record[n], RECORD_CONFIDENCE, "record"
                 number = span.value if isinstance(span.value, int | float) else None
                 rows["document"].append(doc)
                 rows["span"].append(n)
@@ -201,14 +226,14 @@ def extract_hub(
                 rows["text"].append(span.text)
                 rows["value"].append(None if span.value is None else str(span.value))
                 rows["value_number"].append(float(number) if number is not None else None)
-                rows["rule"].append(span.rule)
-                rows["entity_id"].append(link.entity_id if link else None)
-                rows["confidence"].append(link.confidence if link else None)
+                rows["rule"].append(rule)
+                rows["entity_id"].append(entity_id)
+                rows["confidence"].append(confidence)
                 rows["sentence"].append(sentence_of(text, span.start, span.end))
                 rows["happened"].append(data["happened"][i])
                 for col in ("marking", "compartment", "handling", "sharing_roles"):
                     rows[col].append(data[col][i])
-                linked += bool(link and link.entity_id)
+                linked += bool(entity_id)
             for r in extraction.relations:
                 rel["document"].append(doc)
                 rel["type"].append(r.type)
@@ -242,6 +267,25 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+def _record_links(extraction: Any, index: PeopleIndex, record_people: list[str]) -> dict[int, str]:
+    """Person spans that fit exactly one of the people the document's own record names
+    (by name: full, nickname, initial and surname, or alias; not by a surname alone)."""
+    people = [p for p in record_people if p in index.surnames_of]
+    if not people:
+        return {}
+    out: dict[int, str] = {}
+    for n, span in enumerate(extraction.spans):
+        if span.type != "person":
+            continue
+        name = parse_mention(span.text)
+        scored = sorted(((_name_score(index, p, name)[0], p) for p in people), reverse=True)
+        best, who = scored[0]
+        runner_up = scored[1][0] if len(scored) > 1 else float("-inf")
+        if best >= W_INITIAL and best > runner_up:
+            out[n] = who
+    return out
+
+
 def _day(value: Any) -> dt.date | None:
     if not value:
         return None
@@ -249,3 +293,66 @@ def _day(value: Any) -> dt.date | None:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
+
+
+@dataclass
+class LinkScore:
+    """Extracted person names in a synthetic force's intelligence reports against the
+    truth (`truth/intel_spans.jsonl`), for people the hub knows."""
+
+    gold: int  # names of people the hub has an entity for
+    found: int  # of those, extracted with the exact span
+    right: int
+    wrong: int
+    unlinked: int
+    by_record: int  # linked through the report's own subjects
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.found if self.found else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.right / (self.right + self.wrong) if self.right + self.wrong else 0.0
+
+
+def evaluate_links(con: duckdb.DuckDBPyConnection, truth: Path) -> LinkScore:
+    """Score `text_mentions` person links against a synthetic force's annotated reports."""
+    from peelian.analyse.evaluate import entity_people
+
+    spans_file = Path(truth) / "intel_spans.jsonl"
+    if not spans_file.is_file():
+        raise FileNotFoundError(f"{spans_file}: no annotated reports in the truth folder")
+    person_of = entity_people(con, Path(truth), "person")
+    known = set(person_of.values())
+    extracted = {
+        (str(doc).split(":")[1], int(start), int(end)): (entity, rule)
+        for doc, start, end, entity, rule in con.execute(
+            """SELECT t.document, t.start, t."end", t.entity_id, t.rule FROM text_mentions t
+               JOIN mentions m ON m.mention_id = t.document
+               WHERE t.type = 'person' AND m.source = 'intelligence'"""
+        ).fetchall()
+    }
+    score = LinkScore(0, 0, 0, 0, 0, 0)
+    with spans_file.open(encoding="utf-8") as f:
+        for line in f:
+            report = json.loads(line)
+            for span in report["spans"]:
+                if span["label"] not in ("PERSON", "STREET_NAME"):
+                    continue
+                if span["entity_id"] not in known:
+                    continue
+                score.gold += 1
+                hit = extracted.get((report["intel_ref"], span["start"], span["end"]))
+                if hit is None:
+                    continue
+                score.found += 1
+                entity, rule = hit
+                score.by_record += rule == "record"
+                if entity is None:
+                    score.unlinked += 1
+                elif person_of.get(entity) == span["entity_id"]:
+                    score.right += 1
+                else:
+                    score.wrong += 1
+    return score
