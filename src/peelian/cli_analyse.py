@@ -443,7 +443,7 @@ def incidents_replay(
     with _open_hub(hub, read_only=True) as opened:
         try:
             chosen = dt.date.fromisoformat(day) if day else busiest_day(
-                opened.con, settings.timezone)  # fmt: skip
+                opened.con, settings)  # fmt: skip
         except ValueError:
             raise _fail(f"--day {day!r}: expected a date such as 2024-06-01") from None
         except (LookupError, duckdb_errors()) as exc:

@@ -10,6 +10,7 @@ import pytest
 
 from peelian.analyse.incidents import open_at
 from peelian.analyse.replay import busiest_day, replay_day
+from peelian.analyse.settings import load_settings
 from peelian.hub import Hub
 from peelian.state import State
 
@@ -18,7 +19,7 @@ def test_replay_matches_the_records_at_every_write(resolved: Path, tmp_path: Pat
     ticks = itertools.count()
     seen: list[dt.datetime] = []
     with Hub(resolved, read_only=True) as hub, State.open(tmp_path / "state.db") as state:
-        day = busiest_day(hub.con)
+        day = busiest_day(hub.con, load_settings())
 
         def check(now: dt.datetime) -> None:
             seen.append(now)

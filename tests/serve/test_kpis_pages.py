@@ -72,6 +72,9 @@ def test_the_live_view_follows_a_feed(app: object, served: object) -> None:
          "lon": -2.2, "incident": None, "since": clock, "marking": "OFFICIAL"},
         {"resource": "1003", "callsign": "AA3", "status": "AT SCENE", "lat": 54.0,
          "lon": -2.2, "incident": "X", "since": clock, "marking": "OFFICIAL"},
+        {"resource": "1004", "callsign": "COVERT1", "status": "AVAILABLE", "lat": 54.0,
+         "lon": -2.2, "incident": None, "since": clock, "marking": "OFFICIAL",
+         "compartment": "OP NOBODY"},
     ]  # fmt: skip
     with State.open(served.state_url) as state:  # type: ignore[attr-defined]
         state.live_update("desk", clock=clock, incidents=[incident, secret], resources=units)
@@ -86,6 +89,15 @@ def test_the_live_view_follows_a_feed(app: object, served: object) -> None:
         page = client.get("/incidents")
         assert 'http-equiv="refresh"' in page.text
         assert "LIVE-SECRET" not in page.text
+        assert "COVERT1" not in page.text
+        # a feed no longer written to is history: the hub's records are shown instead
+        with State.open(served.state_url) as state:  # type: ignore[attr-defined]
+            state.live_update(
+                "desk", clock=clock, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+            )
+        stale = client.get("/api/v1/incidents/open").json()
+        assert stale["live"] is False
+        assert stale["feed_stopped"]
     finally:
         with State.open(served.state_url) as state:  # type: ignore[attr-defined]
             state.live_reset("desk")

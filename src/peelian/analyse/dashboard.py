@@ -89,18 +89,20 @@ def all_tables(
 def incident_window(
     con: duckdb.DuckDBPyConnection, incident_table: str, months: int
 ) -> tuple[dt.datetime, dt.datetime] | None:
-    """The last `months` whole months of calls (as crime months are chosen)."""
+    """The last `months` whole months of calls (as crime months are chosen), their
+    boundaries at local midnight (the connection's time zone is the force's)."""
     row = kpis.first(
         con,
-        f"""SELECT date_trunc('month', max(called)),
-                   max(called)::DATE < last_day(max(called))
-            FROM {incident_table}""",
+        f"""WITH last AS (
+                SELECT date_trunc('month', max(called)) AS m,
+                       max(called)::DATE < last_day(max(called)) AS partial
+                FROM {incident_table}
+            ), ends AS (
+                SELECT CASE WHEN partial THEN m ELSE m + INTERVAL 1 MONTH END AS e FROM last
+            )
+            SELECT e - to_months($months), e FROM ends""",
+        {"months": months},
     )
     if not row or row[0] is None:
         return None
-    last, partial = row
-    end = last if partial else last + dt.timedelta(days=32)
-    end = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    total = end.year * 12 + end.month - 1 - months
-    start = end.replace(year=total // 12, month=total % 12 + 1)
-    return start, end
+    return row[0], row[1]

@@ -67,14 +67,20 @@ def build_offences(con: duckdb.DuckDBPyConnection) -> int:
             JOIN kpi_crimes k ON k.crime_id = cm.mention_id
             WHERE l.type = 'PARTY_TO' AND l.role IN ({roles}) AND l.deleted_at IS NULL
         )
-        SELECT n.entity_id, n.crime_id, k.reference, k.recorded, k.crime_type, k.subgroup,
-               ev.attributes['offence'], min(n.role), k.cchi, k.ons,
-               -- one set of records per person and crime: the fewest that show it
-               arg_min(n.mentions, len(n.mentions))
-        FROM named n JOIN kpi_crimes k ON k.crime_id = n.crime_id
-        JOIN event ev ON ev.mention_id = k.crime_id
-        GROUP BY n.entity_id, n.crime_id, k.reference, k.recorded, k.crime_type, k.subgroup,
-                 ev.attributes['offence'], k.cchi, k.ons
+        SELECT entity_id, crime_id, reference, recorded, crime_type, subgroup, offence,
+               best.role, cchi, ons, best.mentions
+        FROM (
+            SELECT n.entity_id, n.crime_id, k.reference, k.recorded, k.crime_type,
+                   k.subgroup, ev.attributes['offence'] AS offence, k.cchi, k.ons,
+                   -- one path per person and crime, the one with the fewest records, and
+                   -- the role that path gives (not a role only a record left out would show)
+                   arg_min({{'role': n.role, 'mentions': n.mentions}},
+                           lpad(len(n.mentions)::VARCHAR, 3, '0')
+                           || array_to_string(n.mentions, '|')) AS best
+            FROM named n JOIN kpi_crimes k ON k.crime_id = n.crime_id
+            JOIN event ev ON ev.mention_id = k.crime_id
+            GROUP BY ALL
+        )
         """
     )
     row = first(con, "SELECT count(DISTINCT entity_id) FROM harm_offences")
@@ -194,12 +200,18 @@ def person_harm(
         "index": index,
         "as_of": when.isoformat(),
         "band": harm_band(sum(r[6] if index == "cchi" else r[7] for r in rows)),
+        "gravest": _offence(max(rows, key=lambda r: (r[6 if index == "cchi" else 7], r[1]))),
         "listed": [
             {"reference": r[0], "date": r[1].isoformat() if r[1] else None, "crime_type": r[2],
              "subgroup": r[3], "offence": r[4], "role": r[5], "cchi": r[6], "ons": r[7]}
             for r in rows[:MAX_LISTED_OFFENCES]
         ],
     }  # fmt: skip
+
+
+def _offence(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {"reference": r[0], "date": r[1].isoformat() if r[1] else None, "crime_type": r[2],
+            "subgroup": r[3], "offence": r[4], "role": r[5], "cchi": r[6], "ons": r[7]}  # fmt: skip
 
 
 def harm_band(total: float) -> str:

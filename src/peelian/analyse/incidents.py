@@ -60,7 +60,7 @@ CREATE OR REPLACE TABLE kpi_status (
 
 
 def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    con.execute(f"SET TimeZone = '{settings.timezone}'")
+    settings.set_zone(con)
     con.execute(TABLES)
     targets = [(t.grade, t.area_type, t.minutes) for t in settings.response_targets]
     con.execute(
@@ -98,9 +98,14 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
                i.a['engagement'], i.dispatched, i.arrived, i.closed, i.a['resource'], i.beat,
                loc.lat, loc.lon,
                round(epoch(i.arrived - i.called) / 60.0, 2) AS response_minutes,
-               t.m, CASE WHEN t.m IS NULL THEN NULL
-                         WHEN i.arrived IS NULL THEN i.closed IS NOT NULL
-                         ELSE epoch(i.arrived - i.called) / 60.0 > t.m END,
+               t.m,
+               -- with no arrival: a breach once the target passed before it was closed;
+               -- closed within the target unattended (or still open): not counted
+               CASE WHEN t.m IS NULL THEN NULL
+                    WHEN i.arrived IS NOT NULL THEN epoch(i.arrived - i.called) / 60.0 > t.m
+                    WHEN i.closed IS NOT NULL AND epoch(i.closed - i.called) / 60.0 > t.m
+                         THEN true
+                    ELSE NULL END,
                i.marking, i.compartment, i.sharing_roles
         FROM inc i
         LEFT JOIN located loc ON loc.mention_id = i.mention_id
@@ -112,7 +117,8 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         INSERT INTO kpi_status
         WITH st AS (
             SELECT ev.mention_id, coalesce(ev.occurred, sr.occurred) AS logged,
-                   sr.row_number, ev.attributes['callsign'] AS callsign,
+                   sr.file, sr.extract_time, sr.row_number,
+                   ev.attributes['callsign'] AS callsign,
                    upper(ev.attributes['status']) AS status,
                    sr.marking, sr.compartment, sr.sharing_roles
             FROM event ev
@@ -144,7 +150,10 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
               AND l.from_mention IN (SELECT mention_id FROM st)
             GROUP BY 1
         )
-        SELECT st.mention_id, st.logged, row_number() OVER (ORDER BY st.logged, st.row_number),
+        -- the order updates were logged in: time, then the extract and the row within it
+        SELECT st.mention_id, st.logged,
+               row_number() OVER (ORDER BY st.logged, st.extract_time, st.file,
+                                  st.row_number, st.mention_id),
                coalesce(w.collar, st.callsign), st.callsign, st.status, loc.lat, loc.lon,
                ab.incident, st.marking, st.compartment, st.sharing_roles
         FROM st
@@ -185,8 +194,9 @@ def response(
         ["grade", "area_type", "incidents", "attended", "target_minutes", "median_minutes",
          "p90_minutes", "within_target_pct", "breaches"],
         [list(r) for r in rows],
-        ["Minutes from the call to the first arrival. An incident of a graded target "
-         "closed with no arrival counts as a breach."],
+        ["Minutes from the call to the first arrival. An incident closed unattended after "
+         "its target counts as a breach; one closed unattended within it, or still open, "
+         "is not counted."],
     )  # fmt: skip
 
 
@@ -373,6 +383,20 @@ def fleet_from(resources: list[dict[str, Any]]) -> Fleet:
     return fleet
 
 
+def fleet_at(con: duckdb.DuckDBPyConnection, status: str, when: dt.datetime) -> Fleet:
+    """Every resource's state at `when`, rebuilt from the status log."""
+    log = _status_log(con, status, when)
+    names = sorted({r[1] for r in log})
+    index = {n: k for k, n in enumerate(names)}
+    callsigns = [""] * len(names)
+    fleet = Fleet.empty(names, callsigns)
+    for at, res, callsign, st, la, lo, _ in log:
+        k = index[res]
+        callsigns[k] = callsign or ""
+        fleet.apply(k, st, la, lo, at)
+    return fleet
+
+
 def recommend(
     con: duckdb.DuckDBPyConnection,
     status: str,
@@ -385,16 +409,7 @@ def recommend(
     top: int = 10,
 ) -> list[dict[str, Any]]:
     """The resources available at `when`, nearest in time first."""
-    log = _status_log(con, status, when)
-    names = sorted({r[1] for r in log})
-    index = {n: k for k, n in enumerate(names)}
-    callsigns = [""] * len(names)
-    fleet = Fleet.empty(names, callsigns)
-    for at, res, callsign, st, la, lo, _ in log:
-        k = index[res]
-        callsigns[k] = callsign or ""
-        fleet.apply(k, st, la, lo, at)
-    return fleet.ranked(lat, lon, area_type, settings.travel, top=top)
+    return fleet_at(con, status, when).ranked(lat, lon, area_type, settings.travel, top=top)
 
 
 @dataclass

@@ -40,8 +40,9 @@ from scipy import stats
 from peelian.analyse.settings import Settings
 from peelian.reference import read_table
 
-# Outcomes of a crime that count as detected (solved): reference/outcomes.csv `detected`.
+# Crime types that are not crimes (no solved rate): police.uk's anti-social behaviour.
 NOT_CRIME = ("anti-social-behaviour",)
+COVERAGE_GRACE_DAYS = 7
 
 CRIMES_TABLE = """
 CREATE OR REPLACE TABLE kpi_crimes (
@@ -81,6 +82,16 @@ LABELS = {
 }  # fmt: skip
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: a text a spreadsheet would run as a formula (= + - @, tab, return at
+    its start) is written with a leading apostrophe, so opening the file runs nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 @dataclass
 class Table:
     """A KPI table: what it is, its columns and its rows (lists, JSON-ready)."""
@@ -100,7 +111,7 @@ class Table:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(self.columns)
-        writer.writerows(["" if v is None else v for v in r] for r in self.rows)
+        writer.writerows([_cell(v) for v in r] for r in self.rows)
         return out.getvalue()
 
     def json(self) -> dict[str, Any]:
@@ -111,6 +122,10 @@ class Table:
             "rows": self.rows,
             "notes": self.notes,
         }
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _weights_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -164,7 +179,7 @@ def _weights_table(con: duckdb.DuckDBPyConnection) -> None:
 def build_crime_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """(Re)write `kpi_crimes` from the hub's live crime records; returns its rows."""
     _weights_table(con)
-    con.execute(f"SET TimeZone = '{settings.timezone}'")
+    settings.set_zone(con)
     con.execute(CRIMES_TABLE)
     con.execute(
         """
@@ -325,7 +340,7 @@ def by_area(con: duckdb.DuckDBPyConnection, crimes: str, start: dt.date, end: dt
     rows = con.execute(
         f"""WITH c AS (
                 SELECT area, count(*) AS n,
-                       count(*) FILTER (WHERE crime_type NOT IN ('anti-social-behaviour')) AS rc,
+                       count(*) FILTER (WHERE crime_type NOT IN ({_quoted(NOT_CRIME)})) AS rc,
                        count(*) FILTER (WHERE detected) AS d,
                        sum(cchi) AS cchi, sum(ons) AS ons
                 FROM {crimes} WHERE month >= $s AND month < $e GROUP BY area
@@ -405,12 +420,12 @@ def by_outcome(con: duckdb.DuckDBPyConnection, crimes: str, start: dt.date, end:
     )
 
 
-def _poisson_p(a: int, b: int) -> float:
-    """Two-sided exact p-value that counts `a` and `b` over equal exposures come from
-    one Poisson rate (given a + b, a is binomial(a + b, 1/2))."""
+def _poisson_p(a: int, b: int, share: float = 0.5) -> float:
+    """Two-sided exact p-value that counts `a` and `b` come from one Poisson rate, `a`
+    over `share` of the time the two cover (given a + b, a is binomial(a + b, share))."""
     if a + b == 0:
         return 1.0
-    return float(stats.binomtest(a, a + b, 0.5).pvalue)
+    return float(stats.binomtest(a, a + b, share).pvalue)
 
 
 def trends(
@@ -438,10 +453,16 @@ def trends(
         {"s": start, "e": end, "ps": prev[0], "pe": prev[1], "ls": last[0], "le": last[1]},
     ).fetchall()
     rows.insert(0, ("(all)", *(sum(r[i] for r in rows) for i in (1, 2, 3))))
-    # a period the records don't cover is no period of zero crimes: not compared
-    first_month = _first_month(con, crimes)
-    has_prev = first_month is not None and prev[0] >= first_month
-    has_last = first_month is not None and last[0] >= first_month
+    # a period the records don't wholly cover is no period of few crimes: not compared
+    # (records starting in a period's first week count as covering it: a quiet first day
+    # or two is not a partial extract)
+    first_day = _first_day(con, crimes)
+    covered = first_day - dt.timedelta(days=COVERAGE_GRACE_DAYS) if first_day else None
+    has_prev = covered is not None and prev[0] >= covered
+    has_last = covered is not None and last[0] >= covered
+    # months differ in length: each comparison weighs the periods by their days
+    share_prev = (end - start).days / ((end - start).days + (prev[1] - prev[0]).days)
+    share_last = (end - start).days / ((end - start).days + (last[1] - last[0]).days)
     rows = [
         (k, now, before if has_prev else None, year_ago if has_last else None)
         for k, now, before, year_ago in rows
@@ -450,8 +471,8 @@ def trends(
     p_prev: list[float | None] = []
     p_last: list[float | None] = []
     for _, now, before, year_ago in rows:
-        p_prev.append(_tested(now, before, t.min_count))
-        p_last.append(_tested(now, year_ago, t.min_count))
+        p_prev.append(_tested(now, before, t.min_count, share_prev))
+        p_last.append(_tested(now, year_ago, t.min_count, share_last))
     q_prev, q_last = (
         _adjust(p_prev, t.false_discovery_rate),
         _adjust(p_last, t.false_discovery_rate),
@@ -472,7 +493,8 @@ def trends(
         ["key", "crimes", "previous", "change_pct", "p_previous", "vs_previous",
          "last_year", "change_last_year_pct", "p_last_year", "vs_last_year"],
         out,
-        [f"Exact test of two Poisson counts; Benjamini-Hochberg across the rows "
+        [f"Exact test of two Poisson counts weighed by the days of each period; "
+         f"Benjamini-Hochberg across the rows "
          f"(alpha {t.alpha}). Rows with fewer than {t.min_count} crimes in both periods "
          "are not tested."]
         if t.false_discovery_rate
@@ -480,15 +502,16 @@ def trends(
     )  # fmt: skip
 
 
-def _first_month(con: duckdb.DuckDBPyConnection, crimes: str) -> dt.date | None:
-    row = first(con, f"SELECT min(month) FROM {crimes}")
+def _first_day(con: duckdb.DuckDBPyConnection, crimes: str) -> dt.date | None:
+    """The first day the records cover (a month-only record covers its whole month)."""
+    row = first(con, f"SELECT min(recorded)::DATE FROM {crimes}")
     return row[0] if row and row[0] else None
 
 
-def _tested(now: int, before: int | None, min_count: int) -> float | None:
+def _tested(now: int, before: int | None, min_count: int, share: float) -> float | None:
     if before is None or max(now, before) < min_count:
         return None
-    return _poisson_p(now, before)
+    return _poisson_p(now, before, share)
 
 
 def _adjust(ps: list[float | None], fdr: bool) -> list[float | None]:

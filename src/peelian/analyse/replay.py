@@ -22,12 +22,14 @@ from typing import Any
 import duckdb
 
 from peelian.analyse.incidents import THRIVE
+from peelian.analyse.settings import Settings
 from peelian.state import State
 
 _INCIDENT_SQL = """
 SELECT reference, called, grade, area_type, opening_code, beat,
        threat, harm, risk, investigation, vulnerability, engagement,
-       lat, lon, dispatched, arrived, closed, resource, target_minutes, marking, compartment
+       lat, lon, dispatched, arrived, closed, resource, target_minutes, marking, compartment,
+       sharing_roles
 FROM kpi_incidents
 WHERE called <= $end AND (closed IS NULL OR closed >= $start) AND reference IS NOT NULL
 ORDER BY called, reference
@@ -64,6 +66,7 @@ def _incident_row(r: tuple[Any, ...], at: dt.datetime) -> dict[str, Any]:
         "target_minutes": r[18],
         "marking": r[19],
         "compartment": r[20],
+        "sharing_roles": list(r[21] or []),
     }
 
 
@@ -100,15 +103,17 @@ def replay_day(
             if moment is not None and start <= moment <= end:
                 changes.append((moment, 0, r[0], _incident_row(r, moment)))
     statuses = con.execute(
-        """SELECT logged, seq, resource, callsign, status, lat, lon, incident, marking
+        """SELECT logged, seq, resource, callsign, status, lat, lon, incident, marking,
+                  compartment, sharing_roles
            FROM kpi_status WHERE logged <= $end ORDER BY seq""",
         {"end": end},
     ).fetchall()
     first: dict[str, dict[str, Any]] = {}
     day_updates = 0
-    for logged, seq, res, callsign, status, lat, lon, incident, marking in statuses:
+    for logged, seq, res, callsign, status, lat, lon, incident, marking, comp, roles in statuses:
         row = {"resource": res, "callsign": callsign, "status": status, "lat": lat, "lon": lon,
-               "incident": incident, "since": logged, "marking": marking}  # fmt: skip
+               "incident": incident, "since": logged, "marking": marking,
+               "compartment": comp, "sharing_roles": list(roles or [])}  # fmt: skip
         if logged < start:
             first[res] = row
         else:
@@ -141,9 +146,9 @@ def replay_day(
     return ReplaySummary(feed, day, len(rows), day_updates, writes, now)
 
 
-def busiest_day(con: duckdb.DuckDBPyConnection, timezone: str = "Europe/London") -> dt.date:
+def busiest_day(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.date:
     """The day with the most grade 1 and 2 calls (a good day to watch)."""
-    con.execute(f"SET TimeZone = '{timezone}'")
+    settings.set_zone(con)
     rows = con.execute(
         """SELECT called::DATE AS d FROM kpi_incidents WHERE grade <= 2
            GROUP BY 1 ORDER BY count(*) DESC, d DESC LIMIT 1"""

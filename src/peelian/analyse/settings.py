@@ -10,9 +10,11 @@ and what was expected.
 from __future__ import annotations
 
 import functools
+import re
+import zoneinfo
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 SETTINGS_FORMAT = "peelian-kpis/1"
 DEFAULT_SETTINGS = "kpis.yaml"
 AREA_TYPES = ("URBAN", "RURAL")
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 
 
 class SettingsError(ValueError):
@@ -86,6 +89,27 @@ class Settings(_Strict):
     hotspots: HotspotSettings
     response_targets: tuple[ResponseTarget, ...]
     travel: TravelSettings
+
+    @model_validator(mode="after")
+    def _zone(self) -> Settings:
+        try:
+            if not _ZONE_NAME.match(self.timezone):
+                raise ValueError(self.timezone)
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone: {self.timezone!r} is not a time zone (such as Europe/London)"
+            ) from None
+        return self
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def set_zone(self, con: Any) -> None:
+        """Count months, days and hours on `con` (DuckDB) in the force's time zone (a
+        checked zone name: letters, digits, _ + - /, so it can't break out of the quotes)."""
+        con.execute(f"SET TimeZone = '{self.timezone}'")
 
     @model_validator(mode="after")
     def _targets_once(self) -> Settings:

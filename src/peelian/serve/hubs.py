@@ -103,22 +103,24 @@ class ServedHub:
         self._con.execute("ATTACH $p AS hub (READ_ONLY)", {"p": str(self.path / HUB_FILE)})
         self._con.execute("USE hub")
         self._lock = threading.Lock()
+        self.kpi_settings = load_settings(kpi_settings)
         self.resolved = self.has_table("entities")
         if self.resolved and not self.has_table("graph_evidence"):
             raise HubError(
                 f"{path} has entities but no entity graph; run `peelian analyse --hub {path}`"
             )
-        if self.resolved:
-            for sql in DERIVED:
-                self._con.execute(sql)
+        # the labels always (an unresolved hub's KPIs are read through them too), the rest
+        # once there are entities
+        for sql in DERIVED if self.resolved else DERIVED[:1]:
+            self._con.execute(sql)
         self._searcher: Searcher | None = None
         self._index_name: str | None = None
-        self.kpi_settings = load_settings(kpi_settings)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of one's own to the hub (temp tables are per cursor)."""
         cursor = self._con.cursor()
         cursor.execute("USE hub")
+        self.kpi_settings.set_zone(cursor)  # months and days in the force's local time
         return cursor
 
     def scratch(self) -> duckdb.DuckDBPyConnection:

@@ -126,6 +126,7 @@ class PersonHarm(BaseModel):
     index: str
     as_of: str
     band: str
+    gravest: Offence
     listed: list[Offence]
 
 
@@ -198,6 +199,9 @@ class Incidents(BaseModel):
     at: str
     source: str = Field(description="'hub' (records at `at`) or 'live feed NAME'")
     live: bool
+    feed_stopped: str | None = Field(
+        None, description="When a feed that is no longer written to was last updated"
+    )
     open: int
     by_grade: dict[str, int]
     items: list[OpenIncident]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -255,11 +254,13 @@ class Reads:
             "mentioned_in": self._mentioned_in(entity_id),
         }
         documents = [d["document"] for d in (out["mentioned_in"] or {}).get("items", [])]
+        crimes = [o["reference"] for o in (out["harm"] or {}).get("listed", [])]
         self.audit(
             grant,
             target=f"entity:{entity_id}",
             detail={"entities": [entity_id], "fields": sorted(fields)}
-            | ({"documents": documents} if documents else {}),
+            | ({"documents": documents} if documents else {})
+            | ({"crimes": crimes} if crimes else {}),
         )
         return out
 
@@ -269,6 +270,22 @@ class Reads:
         sentence; the sentences only for roles that may read documents."""
         if not self.hub.has_table("text_mentions"):
             return None
+        current = self.con.execute(
+            "SELECT coalesce((SELECT max(run_id) FROM resolve_runs) = "
+            "(SELECT any_value(resolve_run) FROM text_mentions), false)"
+        ).fetchall()[0][0]
+        if not current:
+            return None  # entities changed since the text was linked: `peelian extract`
+        # a link made by name and context may rest on values of records the reader may not
+        # see (an alias, a phone known only from an operation's report): those links are
+        # shown only to a reader who sees every record of the entity; a link through the
+        # document's own record is always shown with it
+        hidden = self.con.execute(
+            """SELECT count(*) FROM memory.served_mentions sm
+               LEFT JOIN vis ON vis.label = sm.label
+               WHERE sm.entity_id = $e AND vis.label IS NULL""",
+            {"e": entity_id},
+        ).fetchall()[0][0]
         rows = self.con.execute(
             """SELECT t.document, any_value(sm.source), max(t.happened)::VARCHAR,
                       list(DISTINCT t.text), arg_min(t.sentence, t.span),
@@ -276,10 +293,10 @@ class Reads:
                FROM text_mentions t
                JOIN memory.served_mentions sm ON sm.mention_id = t.document
                JOIN vis ON vis.label = sm.label
-               WHERE t.entity_id = $e
+               WHERE t.entity_id = $e AND ($all OR t.rule = 'record')
                GROUP BY t.document
                ORDER BY 3 DESC NULLS LAST, 1 LIMIT $limit""",
-            {"e": entity_id, "limit": limit},
+            {"e": entity_id, "limit": limit, "all": not hidden},
         ).fetchall()
         readable = self.principal.may("document.view")
         return {
@@ -1028,19 +1045,27 @@ class Reads:
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT t.* FROM hub.main.{table} t "
                 f"JOIN visible_labels v ON {same}"
             )
-        # an offence counts only if every record it rests on is visible
-        self.con.execute(
-            """CREATE OR REPLACE TEMP VIEW v_offences AS
-            SELECT o.* FROM hub.main.harm_offences o
-            ANTI JOIN (
-                SELECT DISTINCT t.entity_id, t.crime_id
-                FROM (SELECT entity_id, crime_id, unnest(mentions) AS mid
-                      FROM hub.main.harm_offences) t
-                LEFT JOIN memory.served_mentions sm ON sm.mention_id = t.mid
-                LEFT JOIN vis ON vis.label = sm.label
-                WHERE vis.label IS NULL
-            ) h ON h.entity_id = o.entity_id AND h.crime_id = o.crime_id"""
-        )
+        if self.hub.resolved and self.hub.has_table("harm_offences"):
+            # an offence counts only if every record it rests on is visible; its person is
+            # the entity the person's record belongs to now (a resolve since the last
+            # analyse may have merged or split people)
+            self.con.execute(
+                """CREATE OR REPLACE TEMP VIEW v_offences AS
+                SELECT o.* REPLACE (sm.entity_id AS entity_id) FROM hub.main.harm_offences o
+                JOIN memory.served_mentions sm ON sm.mention_id = o.mentions[1]
+                ANTI JOIN (
+                    SELECT DISTINCT t.entity_id, t.crime_id
+                    FROM (SELECT entity_id, crime_id, unnest(mentions) AS mid
+                          FROM hub.main.harm_offences) t
+                    LEFT JOIN memory.served_mentions hm ON hm.mention_id = t.mid
+                    LEFT JOIN vis ON vis.label = hm.label
+                    WHERE vis.label IS NULL
+                ) h ON h.entity_id = o.entity_id AND h.crime_id = o.crime_id
+                WHERE sm.entity_id IS NOT NULL
+                -- two people merged since: their rows for one crime count once
+                QUALIFY row_number() OVER (PARTITION BY sm.entity_id, o.crime_id
+                                           ORDER BY len(o.mentions), o.entity_id) = 1"""
+            )
 
     def kpis(self, *, months: int = 12, trend_months: int = 1) -> dict[str, Any]:
         """Every crime and response KPI table, counting only what the principal may see."""
@@ -1112,20 +1137,27 @@ class Reads:
     def incidents(self, *, at: dt.datetime | None = None, top: int = 5) -> dict[str, Any]:
         """Incidents open now, most urgent first, each waiting grade 1 or 2 incident with
         the available resources ranked by estimated time to arrive. "Now" is the live
-        feed's clock when a feed runs (`peelian incidents replay`, or a command-and-control
-        interface); otherwise, or when `at` is given, the hub's records at `at` (default:
-        the latest call)."""
-        from peelian.analyse.incidents import fleet_from, open_at, open_incident, recommend
+        feed's clock while a feed is written to (`peelian incidents replay`, or a
+        command-and-control interface); otherwise, or when `at` is given, the hub's records
+        at `at` (default: the latest call). Only incidents and resources whose records the
+        principal may see are shown or ranked."""
+        from peelian.analyse.incidents import fleet_at, fleet_from, open_at, open_incident
+        from peelian.state.live import LIVE_SECONDS
 
         grant = self.grant("map.view")
         settings = self.hub.kpi_settings
         live = self.state.live_picture() if at is None else None
+        stopped = None
+        if (
+            live is not None
+            and (dt.datetime.now(dt.UTC) - live.updated_at).total_seconds() > LIVE_SECONDS
+        ):
+            stopped, live = live.updated_at.isoformat(), None  # a feed no longer written to
         source = "hub"
         if live is not None:
             at = live.clock
             source = f"live feed {live.feed}"
-            seen = [i for i in live.incidents
-                    if self.principal.may_see(i["marking"], i["compartment"], None)]  # fmt: skip
+            seen = [i for i in live.incidents if self._may_see(i)]
             items = [
                 open_incident(
                     at,
@@ -1146,16 +1178,7 @@ class Reads:
                 )
                 for i in sorted(seen, key=lambda i: (i["grade"] or 9, i["called"]))
             ]
-            fleet = fleet_from(
-                [r for r in live.resources if self.principal.may_see(r["marking"], None, None)]
-            )
-            for item in items:
-                item["resources"] = (
-                    fleet.ranked(item["lat"], item["lon"], item["area_type"] or "URBAN",
-                                 settings.travel, top=top)
-                    if item["state"] == "waiting" and item["lat"] is not None
-                    and item["grade"] in (1, 2) else []
-                )  # fmt: skip
+            fleet = fleet_from([r for r in live.resources if self._may_see(r)])
         else:
             self._kpi_views()
             if at is None:
@@ -1163,22 +1186,18 @@ class Reads:
                 at = rows[0][0] if rows and rows[0][0] else dt.datetime.now(dt.UTC)
             assert at is not None
             if at.tzinfo is None:
-                at = at.replace(tzinfo=zoneinfo.ZoneInfo(settings.timezone))  # local time
+                at = at.replace(tzinfo=settings.zone)  # a bare time is the force's local time
             items = open_at(self.con, "v_incidents", at)
-            for item in items:
-                if (
-                    item["state"] == "waiting"
-                    and item["lat"] is not None
-                    and item["grade"] in (1, 2)
-                ):
-                    item["resources"] = recommend(
-                        self.con, "v_status", settings, when=at, lat=item["lat"],
-                        lon=item["lon"], area_type=item["area_type"] or "URBAN", top=top,
-                    )  # fmt: skip
-                else:
-                    item["resources"] = []
+            fleet = fleet_at(self.con, "v_status", at)
+        for item in items:
+            waiting = item["state"] == "waiting" and item["lat"] is not None
+            item["resources"] = (
+                fleet.ranked(item["lat"], item["lon"], item["area_type"] or "URBAN",
+                             settings.travel, top=top)
+                if waiting and item["grade"] in (1, 2) else []
+            )  # fmt: skip
         # times in the force's local time, as the control room reads them
-        local = zoneinfo.ZoneInfo(settings.timezone)
+        local = settings.zone
         at = at.astimezone(local)
         for item in items:
             if item["called"]:
@@ -1186,10 +1205,25 @@ class Reads:
                     dt.datetime.fromisoformat(item["called"]).astimezone(local).isoformat()
                 )
         by_grade = Counter(str(i["grade"]) for i in items)
-        self.audit(grant, action="incidents.view",
-                   detail={"at": at.isoformat(), "source": source, "open": len(items)})  # fmt: skip
+        self.audit(
+            grant,
+            action="incidents.view",
+            detail={
+                "at": at.isoformat(),
+                "source": source,
+                "incidents": [i["reference"] for i in items],
+                "resources": sorted({r["resource"] for i in items for r in i["resources"]}),
+            },
+        )
         return {"at": at.isoformat(), "source": source, "live": live is not None,
-                "open": len(items), "by_grade": dict(by_grade), "items": items}  # fmt: skip
+                "feed_stopped": stopped, "open": len(items), "by_grade": dict(by_grade),
+                "items": items}  # fmt: skip
+
+    def _may_see(self, row: dict[str, Any]) -> bool:
+        """May the principal see a live-feed row (by its record's label)?"""
+        return self.principal.may_see(
+            row.get("marking"), row.get("compartment"), row.get("sharing_roles") or None
+        )
 
     def quality(self) -> dict[str, Any]:
         """Data quality per source: rows read, accepted, quarantined and why, field

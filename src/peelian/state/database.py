@@ -328,13 +328,15 @@ class State:
         resources: Iterable[Mapping[str, Any]] = (),
         speed: float = 1.0,
         description: str | None = None,
+        now: dt.datetime | None = None,
     ) -> None:
-        """Apply a batch of incident and resource updates and move the feed's clock."""
+        """Apply a batch of incident and resource updates and move the feed's clock
+        (`now`: when the update is written, default the wall clock)."""
         from peelian.state import live
 
         with self._write() as con:
             live.update(con, feed, clock=clock, incidents=incidents, resources=resources,
-                        speed=speed, description=description)  # fmt: skip
+                        speed=speed, description=description, now=now)  # fmt: skip
 
     def live_picture(self, feed: str | None = None) -> LivePicture | None:
         """A feed's open incidents and resources (the latest-updated feed by default)."""

@@ -4,7 +4,10 @@ resource's latest status, with the feed's clock (the moment the picture is true 
 A feed is written by whatever reads the force's command-and-control system; Peelian's
 own writer is `peelian incidents replay`, which replays a day of the hub's calls and
 status updates in simulated time. Updates are upserts: the newest word on an incident
-or a resource replaces the last, and the clock moves forward only. The functions run
+or a resource replaces the last, and the clock moves forward only. Every row carries
+the security label (marking, compartment, sharing roles) of the record it comes from,
+and readers see only rows their clearance, operations and roles allow. A feed counts as
+live while it is written to (`LIVE_SECONDS`); a feed that stopped is history. The functions run
 inside the state's write transaction; callers use `State.live_update`,
 `State.live_picture` and `State.live_reset`.
 """
@@ -23,9 +26,13 @@ from peelian.state.tables import live_feeds, live_incidents, live_resources
 INCIDENT_FIELDS = (
     "reference", "called", "grade", "area_type", "opening_code", "beat", "thrive", "lat",
     "lon", "dispatched", "arrived", "closed", "resource", "target_minutes", "marking",
-    "compartment",
+    "compartment", "sharing_roles",
 )  # fmt: skip
-RESOURCE_FIELDS = ("resource", "callsign", "status", "lat", "lon", "incident", "since", "marking")
+LIVE_SECONDS = 120  # a feed not written to for this long has stopped
+RESOURCE_FIELDS = (
+    "resource", "callsign", "status", "lat", "lon", "incident", "since", "marking",
+    "compartment", "sharing_roles",
+)  # fmt: skip
 
 
 @dataclass
@@ -46,7 +53,12 @@ def _checked(row: Mapping[str, Any], fields: tuple[str, ...], kind: str) -> dict
     key = fields[0]
     if not row.get(key):
         raise ValueError(f"a live {kind} needs its {key}")
-    return {f: row.get(f) for f in fields}
+    # every row carries the security label of the record it comes from
+    if not row.get("marking"):
+        raise ValueError(f"a live {kind} needs the marking of its record")
+    out = {f: row.get(f) for f in fields}
+    out["sharing_roles"] = sorted(out["sharing_roles"] or [])
+    return out
 
 
 def _upsert(

@@ -276,8 +276,11 @@ live_incidents = sa.Table(
     sa.Column("closed", UTCDateTime, nullable=True),
     sa.Column("resource", sa.Text, nullable=True),
     sa.Column("target_minutes", sa.Float, nullable=True),
+    # the security label of the record the incident comes from: the live view shows it
+    # only to those who may see that record
     sa.Column("marking", sa.Text, nullable=False),
     sa.Column("compartment", sa.Text, nullable=True),
+    sa.Column("sharing_roles", sa.JSON, nullable=False),
     sa.Index("ix_live_incidents_feed_closed", "feed", "closed"),
 )
 live_resources = sa.Table(
@@ -292,4 +295,6 @@ live_resources = sa.Table(
     sa.Column("incident", sa.Text, nullable=True),
     sa.Column("since", UTCDateTime, nullable=False),
     sa.Column("marking", sa.Text, nullable=False),
+    sa.Column("compartment", sa.Text, nullable=True),
+    sa.Column("sharing_roles", sa.JSON, nullable=False),
 )

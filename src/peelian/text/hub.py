@@ -58,7 +58,7 @@ CREATE OR REPLACE TABLE text_mentions (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text VARCHAR NOT NULL, value VARCHAR,
     value_number DOUBLE, rule VARCHAR, entity_id VARCHAR, confidence DOUBLE,
     sentence VARCHAR NOT NULL, happened TIMESTAMPTZ, marking VARCHAR NOT NULL,
-    compartment VARCHAR, handling VARCHAR, sharing_roles VARCHAR[]
+    compartment VARCHAR, handling VARCHAR, sharing_roles VARCHAR[], resolve_run VARCHAR
 );
 CREATE OR REPLACE TABLE text_relations (
     document VARCHAR NOT NULL, type VARCHAR NOT NULL, head INTEGER NOT NULL,
@@ -246,7 +246,8 @@ def extract_hub(
         writer.execute(
             """INSERT INTO text_mentions SELECT document, span, type, start, "end", text, value,
                    value_number, rule, entity_id, confidence, sentence, happened::TIMESTAMPTZ,
-                   marking, compartment, handling, sharing_roles FROM t_rows"""
+                   marking, compartment, handling, sharing_roles,
+                   (SELECT max(run_id) FROM resolve_runs) FROM t_rows"""
         )
         writer.unregister("t_rows")
         if rel["document"]:

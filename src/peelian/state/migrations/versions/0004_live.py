@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("target_minutes", sa.Float, nullable=True),
         sa.Column("marking", sa.Text, nullable=False),
         sa.Column("compartment", sa.Text, nullable=True),
+        sa.Column("sharing_roles", sa.JSON, nullable=False),
         sa.PrimaryKeyConstraint("feed", "reference", name="pk_live_incidents"),
     )
     op.create_index("ix_live_incidents_feed_closed", "live_incidents", ["feed", "closed"])
@@ -61,6 +62,8 @@ def upgrade() -> None:
         sa.Column("incident", sa.Text, nullable=True),
         sa.Column("since", _TIMESTAMP, nullable=False),
         sa.Column("marking", sa.Text, nullable=False),
+        sa.Column("compartment", sa.Text, nullable=True),
+        sa.Column("sharing_roles", sa.JSON, nullable=False),
         sa.PrimaryKeyConstraint("feed", "resource", name="pk_live_resources"),
     )
 
