@@ -394,7 +394,14 @@ def boundaries(request: Request, reads: PageReads) -> Response:
 
 @web_router.get("/dashboard")
 def dashboard_page(request: Request, reads: PageReads) -> Response:
-    data = reads.dashboard()
+    try:
+        data = reads.dashboard()
+    except Problem as exc:
+        if exc.status != 503:
+            raise
+        # a hub not resolved (data.police.uk files through `peelian kpis`): KPIs only
+        data = {"events_by_month": {}, "records_by_source": {}, "entities_by_type": {},
+                "crimes_by_type": {}}  # fmt: skip
     months = sorted({m for series in data["events_by_month"].values() for m in series})
     try:
         k = reads.kpis()
