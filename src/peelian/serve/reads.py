@@ -1082,7 +1082,7 @@ class Reads:
             months=months,
             trend_months=trend_months,
         )
-        self.audit(grant, action="kpis.view", detail={"tables": sorted(tables)})
+        self.audit(grant, action="kpis.view", detail={"tables": sorted(tables)} | _listed(tables))
         return {"months": months, "trend_months": trend_months,
                 "tables": {k: t.json() for k, t in tables.items()}}  # fmt: skip
 
@@ -1099,7 +1099,7 @@ class Reads:
         )  # fmt: skip
         if name not in tables:
             raise Problem(404, f"there is no data for {name} yet")
-        self.audit(grant, action="kpis.view", detail={"tables": [name]})
+        self.audit(grant, action="kpis.view", detail={"tables": [name]} | _listed(tables))
         return tables[name]
 
     def harm(self, *, limit: int = 50, offset: int = 0, area: str | None = None) -> dict[str, Any]:
@@ -1383,6 +1383,15 @@ class Reads:
         except (LookupError, ValueError) as exc:
             raise Problem(409, str(exc).strip("'\"")) from None
         return decision_json(d)
+
+
+def _listed(tables: dict[str, Any]) -> dict[str, Any]:
+    """The incidents a KPI answer lists one by one (the breaches), for the audit event."""
+    breaches = tables.get("breaches")
+    if breaches is None or not breaches.rows:
+        return {}
+    at = breaches.columns.index("reference")
+    return {"incidents": [row[at] for row in breaches.rows]}
 
 
 def decision_json(d: Any) -> dict[str, Any]:
