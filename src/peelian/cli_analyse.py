@@ -353,6 +353,7 @@ def bench_dashboard(
     in_place: Annotated[
         bool, typer.Option("--in-place", help="Build in the hub itself instead of a copy.")
     ] = False,
+    settings_file: SettingsOption = None,
 ) -> None:
     """Time the dashboard data: the KPI, harm and incident tables, then every table the
     dashboard, harm and incident pages show, for a reader who may see everything.
@@ -365,7 +366,7 @@ def bench_dashboard(
     from peelian.analyse.dashboard import TABLE_NAMES, all_tables
     from peelian.resolve.run import peak_memory_mb
 
-    settings = _settings(None)
+    settings = _settings(settings_file)
     work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
     try:
         target = hub
@@ -425,6 +426,7 @@ def incidents_replay(
     step: Annotated[
         float, typer.Option("--step", min=0.05, max=60, help="Wall seconds between writes.")
     ] = 1.0,
+    settings_file: SettingsOption = None,
 ) -> None:
     """Replay a day of calls, dispatches, arrivals and status updates from the hub into the
     live incident view (the /incidents page and /api/v1/incidents/open follow the feed's
@@ -439,7 +441,7 @@ def incidents_replay(
     from peelian.analyse.replay import busiest_day, replay_day
     from peelian.state import State, StateError
 
-    settings = _settings(None)
+    settings = _settings(settings_file)
     with _open_hub(hub, read_only=True) as opened:
         try:
             chosen = dt.date.fromisoformat(day) if day else busiest_day(

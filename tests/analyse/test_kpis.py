@@ -188,6 +188,10 @@ def test_settings_errors_name_the_key() -> None:
     text = (Path(kpis.__file__).parents[1] / "reference" / "kpis.yaml").read_text()
     with pytest.raises(SettingsError, match=r"rfg\.half_life_days"):
         parse_settings(text.replace("half_life_days: 180", "half_life_days: -1"), "x.yaml")
+    with pytest.raises(SettingsError, match="not a time zone"):
+        parse_settings(text.replace("timezone: Europe/London", "timezone: Mars/Olympus"))
+    with pytest.raises(SettingsError, match="not a time zone"):
+        parse_settings(text.replace("timezone: Europe/London", 'timezone: "x\'; DROP"'))
     with pytest.raises(SettingsError, match="given twice"):
         parse_settings(text.replace("{grade: 1, area_type: RURAL", "{grade: 1, area_type: URBAN"))
 
