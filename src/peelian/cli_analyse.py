@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -292,6 +294,21 @@ def eval_network(
         out_console.print(f"note: {note}")
 
 
+@contextmanager
+def _bench_hub(hub: Path, in_place: bool) -> Iterator[Path]:
+    """The hub a benchmark writes to: a copy of `hub` (without its search index and
+    models), removed afterwards, or `hub` itself when `in_place`."""
+    if in_place:
+        yield hub
+        return
+    work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
+    try:
+        shutil.copytree(hub, work / "hub", ignore=shutil.ignore_patterns("index*", "models"))
+        yield work / "hub"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @bench_app.command("network")
 def bench_network(
     hub: Annotated[
@@ -311,25 +328,17 @@ def bench_network(
     from peelian.analyse import NotResolvedError, analyse
     from peelian.resolve.run import peak_memory_mb
 
-    work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
-    try:
-        target = hub
-        if not in_place:
-            target = work / "hub"
-            shutil.copytree(hub, target, ignore=shutil.ignore_patterns("index*", "models"))
-        with _open_hub(target) as opened:
-            began = time.perf_counter()
-            try:
-                summary = analyse(opened.con)
-            except NotResolvedError as exc:
-                raise _fail(f"{hub}: {exc}") from exc
-            elapsed = time.perf_counter() - began
-            evidence = opened.con.execute("SELECT count(*) FROM graph_evidence").fetchone()
-            entities = opened.con.execute(
-                "SELECT entity_type, count(*) FROM entities GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with _bench_hub(hub, in_place) as target, _open_hub(target) as opened:
+        began = time.perf_counter()
+        try:
+            summary = analyse(opened.con)
+        except NotResolvedError as exc:
+            raise _fail(f"{hub}: {exc}") from exc
+        elapsed = time.perf_counter() - began
+        evidence = opened.con.execute("SELECT count(*) FROM graph_evidence").fetchone()
+        entities = opened.con.execute(
+            "SELECT entity_type, count(*) FROM entities GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     table = _bench_table("peelian bench network")
     for entity_type, n in entities:
         table.add_row(f"entities: {entity_type}", f"{n:,}")
@@ -367,30 +376,22 @@ def bench_dashboard(
     from peelian.resolve.run import peak_memory_mb
 
     settings = _settings(settings_file)
-    work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
-    try:
-        target = hub
-        if not in_place:
-            target = work / "hub"
-            shutil.copytree(hub, target, ignore=shutil.ignore_patterns("index*", "models"))
-        with _open_hub(target) as opened:
-            began = time.perf_counter()
-            seconds: dict[str, float] = {}
-            counts = build_kpis(opened.con, settings, seconds=seconds)
-            built = time.perf_counter() - began
-            resolved = "offenders" in counts  # harm per offender needs entities
-            per_table: dict[str, float] = {}
-            for name in TABLE_NAMES:
-                t0 = time.perf_counter()
-                made = all_tables(
-                    opened.con, settings, names=(name,),
-                    offences="harm_offences" if resolved else None,
-                )  # fmt: skip
-                if made:
-                    per_table[name] = time.perf_counter() - t0
-            shown = sum(per_table.values())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with _bench_hub(hub, in_place) as target, _open_hub(target) as opened:
+        began = time.perf_counter()
+        seconds: dict[str, float] = {}
+        counts = build_kpis(opened.con, settings, seconds=seconds)
+        built = time.perf_counter() - began
+        resolved = "offenders" in counts  # harm per offender needs entities
+        per_table: dict[str, float] = {}
+        for name in TABLE_NAMES:
+            t0 = time.perf_counter()
+            made = all_tables(
+                opened.con, settings, names=(name,),
+                offences="harm_offences" if resolved else None,
+            )  # fmt: skip
+            if made:
+                per_table[name] = time.perf_counter() - t0
+        shown = sum(per_table.values())
     table = _bench_table("peelian bench dashboard")
     for name, n in counts.items():
         table.add_row(name, f"{n:,}")

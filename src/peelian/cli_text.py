@@ -33,14 +33,11 @@ ThresholdOption = Annotated[
 
 
 def _run_extract(hub_path: Path, quiet: bool) -> None:
+    from peelian.hub import has_table
     from peelian.text.hub import extract_hub
 
     with _open_hub(hub_path) as hub:
-        has = hub.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entity_membership' "
-            "AND NOT temporary"
-        ).fetchall()
-        if not has[0][0]:
+        if not has_table(hub.con, "entity_membership"):
             raise _fail(f"{hub_path}: the hub has no entities yet; run `peelian resolve` first")
         hub.con.execute("BEGIN TRANSACTION")
         try:
@@ -99,13 +96,11 @@ def eval_extract(
 
         peelian eval extract --hub data/hub --truth data/force/truth
     """
+    from peelian.hub import has_table
     from peelian.text.hub import evaluate_links
 
     with _open_hub(hub, read_only=True) as opened:
-        has = opened.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'text_mentions'"
-        ).fetchall()
-        if not has[0][0]:
+        if not has_table(opened.con, "text_mentions"):
             raise _fail(f"{hub} has no extracted text; run `peelian extract --hub {hub}`")
         try:
             score = evaluate_links(opened.con, truth)

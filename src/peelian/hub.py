@@ -123,6 +123,15 @@ KIND_TABLES = ("person", "vehicle", "phone", "place", "organisation", "event")
 MENTION_TABLES = ("mentions", *KIND_TABLES, "documents", "field_flags")
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Does the hub on `con` have table `name` (not a temporary one)?"""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
+        {"t": name},
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
 class HubError(Exception):
     """The hub can't be opened (missing, locked by another process, not a hub)."""
 

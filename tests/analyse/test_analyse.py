@@ -213,11 +213,12 @@ def test_analyse_commands_have_help_with_an_example(command: list[str]) -> None:
 def test_a_flag_names_a_record_of_every_label_its_words_count(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
-    # "named with the line's controller in N intelligence reports": every one of those N
-    # reports' security labels is among the row's records, so a reader who may not see
-    # one of them is not shown the row (the server withholds it)
-    # the label of every record (a row may rest on a report's subject record rather than
-    # the report itself: the same label either way)
+    # "named with the line's controller in N intelligence reports" (a runner) and "named
+    # with the line's runners or controller in N intelligence reports" (a cuckooed adult):
+    # every one of those N reports' security labels is among the row's records, so a
+    # reader who may not see one of them is not shown the row (the server withholds it).
+    # Labels of every intelligence record: a row may rest on a report's subject record
+    # rather than the report itself, which carries the same label.
     label_of = dict(
         con.execute(
             """SELECT m.mention_id, concat_ws('|', sr.marking, coalesce(sr.compartment, ''))
@@ -225,55 +226,37 @@ def test_a_flag_names_a_record_of_every_label_its_words_count(
             WHERE m.source = 'intelligence'"""
         ).fetchall()
     )
+    flags = [
+        # (the flags, the roles of the line's people they were named with)
+        ("""SELECT line_id, entity_id, mentions FROM county_line_people
+            WHERE role = 'runner' AND evidence LIKE '%named with the line''s controller%'""",
+         ("controller",)),
+        ("""SELECT line_id, person_entity, mentions FROM county_line_addresses
+            WHERE evidence LIKE '%named with the line''s runners or controller%'""",
+         ("controller", "runner", "handler")),
+    ]  # fmt: skip
     checked = 0
-    for line_id, person, mentions in con.execute(
-        """SELECT line_id, entity_id, mentions FROM county_line_people
-        WHERE role = 'runner' AND evidence LIKE '%named with the line''s controller%'"""
-    ).fetchall():
-        controllers = [
-            c
-            for (c,) in con.execute(
-                "SELECT entity_id FROM county_line_people WHERE line_id = $l "
-                "AND role = 'controller'",
-                {"l": line_id},
-            ).fetchall()
-        ]
-        reports = {
-            r
-            for (r,) in con.execute(
-                """SELECT m_via FROM graph_evidence WHERE relation = 'named_together'
-                AND ((a = $p AND b IN (SELECT unnest($c::VARCHAR[])))
-                  OR (b = $p AND a IN (SELECT unnest($c::VARCHAR[]))))""",
-                {"p": person, "c": controllers},
-            ).fetchall()
-        }
-        needed = {label_of[r] for r in reports}
-        have = {label_of[m] for m in mentions if m in label_of}
-        assert needed <= have, (line_id, person, needed - have)
-        checked += 1
-    # "named with the line's runners or controller in N intelligence reports" (a cuckooed
-    # adult): the same holds for those N reports
-    for line_id, person, mentions in con.execute(
-        """SELECT line_id, person_entity, mentions FROM county_line_addresses
-        WHERE evidence LIKE '%named with the line''s runners or controller%'"""
-    ).fetchall():
-        line_people = [
-            p
-            for (p,) in con.execute(
-                "SELECT entity_id FROM county_line_people WHERE line_id = $l", {"l": line_id}
-            ).fetchall()
-        ]
-        reports = {
-            r
-            for (r,) in con.execute(
-                """SELECT m_via FROM graph_evidence WHERE relation = 'named_together'
-                AND ((a = $p AND b IN (SELECT unnest($c::VARCHAR[])))
-                  OR (b = $p AND a IN (SELECT unnest($c::VARCHAR[]))))""",
-                {"p": person, "c": line_people},
-            ).fetchall()
-        }
-        needed = {label_of[r] for r in reports}
-        have = {label_of[m] for m in mentions if m in label_of}
-        assert needed <= have, (line_id, person, needed - have)
-        checked += 1
+    for flagged, roles in flags:
+        for line_id, person, mentions in con.execute(flagged).fetchall():
+            with_whom = [
+                p
+                for (p,) in con.execute(
+                    "SELECT entity_id FROM county_line_people WHERE line_id = $l "
+                    "AND role IN (SELECT unnest($r::VARCHAR[]))",
+                    {"l": line_id, "r": list(roles)},
+                ).fetchall()
+            ]
+            reports = {
+                r
+                for (r,) in con.execute(
+                    """SELECT m_via FROM graph_evidence WHERE relation = 'named_together'
+                    AND ((a = $p AND b IN (SELECT unnest($c::VARCHAR[])))
+                      OR (b = $p AND a IN (SELECT unnest($c::VARCHAR[]))))""",
+                    {"p": person, "c": with_whom},
+                ).fetchall()
+            }
+            needed = {label_of[r] for r in reports}
+            have = {label_of[m] for m in mentions if m in label_of}
+            assert needed <= have, (line_id, person, needed - have)
+            checked += 1
     assert checked, "the small force has flags counting intelligence reports"

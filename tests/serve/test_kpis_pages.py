@@ -39,13 +39,26 @@ def test_harm_ranking_and_profile_context(app: object) -> None:
 
 
 def test_open_incidents_rank_resources(app: object) -> None:
+    # a grade 1 call a minute after it came in, before anyone was sent
+    con = app.state.hub.cursor()  # type: ignore[attr-defined]
+    try:
+        reference, at = con.execute(
+            """SELECT reference, called + INTERVAL 1 MINUTE FROM kpi_incidents
+               WHERE grade = 1 AND marking = 'OFFICIAL' AND compartment IS NULL
+                 AND dispatched > called + INTERVAL 2 MINUTE AND lat IS NOT NULL
+               ORDER BY called LIMIT 1"""
+        ).fetchall()[0]
+    finally:
+        con.close()
     client = client_for(app, "pc1")
-    body = client.get("/api/v1/incidents/open", params={"at": "2024-06-01T18:00:00+00:00"}).json()
+    body = client.get("/api/v1/incidents/open", params={"at": at.isoformat()}).json()
     assert body["open"] == len(body["items"])
-    waiting = [i for i in body["items"] if i["resources"]]
-    for item in waiting:
-        etas = [r["eta_minutes"] for r in item["resources"]]
-        assert etas == sorted(etas)
+    item = next(i for i in body["items"] if i["reference"] == reference)
+    assert item["state"] == "waiting"
+    assert item["thrive"]
+    etas = [r["eta_minutes"] for r in item["resources"]]
+    assert etas
+    assert etas == sorted(etas)
     page = client.get("/incidents", params={"at": "2024-06-01T18:00"})
     assert page.status_code == 200
     assert client.get("/incidents", params={"at": "yesterday"}).status_code == 400

@@ -25,6 +25,7 @@ from peelian.analyse.incidents import build_incident_tables
 from peelian.analyse.kpis import build_crime_table, load_population
 from peelian.analyse.network import GroupRules, NetworkSummary, analyse_network
 from peelian.analyse.settings import Settings, load_settings
+from peelian.hub import has_table
 
 # The graph joins every mention to its entity and record; at a million residents that
 # is tens of millions of rows, more than the hub's ingest budget (DuckDB spills beyond).
@@ -64,11 +65,7 @@ def analyse(
     """Build the entity graph, the network and county-lines tables, then the KPI, harm
     and incident tables, in one transaction: a failed run leaves the previous results
     in place."""
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entity_membership' "
-        "AND NOT temporary"
-    ).fetchone()
-    if not row or not row[0]:
+    if not has_table(con, "entity_membership"):
         raise NotResolvedError("the hub has no entities yet; run `peelian resolve` first")
     seconds: dict[str, float] = {}
     con.execute(f"SET memory_limit = '{ANALYSE_MEMORY_LIMIT}'")
@@ -108,7 +105,7 @@ def build_kpis(
     out["crimes"] = build_crime_table(con, settings)
     seconds["kpis"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if _has_table(con, "entity_membership"):
+    if has_table(con, "entity_membership"):
         out["offenders"] = build_offences(con)
     seconds["harm"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -117,11 +114,3 @@ def build_kpis(
     out["status_updates"] = tables["kpi_status"]
     seconds["incidents"] = time.perf_counter() - t0
     return out
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
-        {"t": name},
-    ).fetchall()
-    return bool(rows and rows[0][0])

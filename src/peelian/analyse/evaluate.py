@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 
+from peelian.hub import has_table
 from peelian.resolve.evaluate import TruthError, load_truth
 
 
@@ -170,19 +171,11 @@ def evaluate_network(con: duckdb.DuckDBPyConnection, truth: Path) -> NetworkEval
     ari = _ari([ocg_of.get(p) for p in universe], [group_of.get(p) for p in universe])
     result = NetworkEvaluation(scores, len(reported), ari)
     lines_file = truth / "county_lines.json"
-    if lines_file.exists() and _has_table(con, "county_lines"):
+    if lines_file.exists() and has_table(con, "county_lines"):
         _score_lines(
             con, json.loads(lines_file.read_text(encoding="utf-8")), person_of, result, truth
         )
     return result
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
-        {"t": name},
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _score_lines(

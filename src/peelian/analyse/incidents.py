@@ -13,8 +13,8 @@ records in the hub:
 Read-time functions take the table (or a view of the rows a reader may see):
 `response` (KPIs per grade and area type), `breaches` (the incidents over
 target), `open_at` (what was open at a moment, with the time since the call),
-and `rank_resources` / `recommend`, which rebuild every resource's state from the
-status log and rank the available ones by an estimated time to arrive
+and `fleet_at`, which rebuilds every resource's state from the status log, with
+`Fleet.ranked`, which ranks the available ones by an estimated time to arrive
 (straight-line distance x circuity at an area-type speed, plus turnout: the
 `travel` settings; no road network ships with Peelian).
 `evaluate_dispatch` compares, for graded-1 incidents, the recommended resource's
@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from peelian.analyse.kpis import Table, first
+from peelian.analyse.kpis import Table, first, located_sql
 from peelian.analyse.settings import Settings, TravelSettings
 
 KM_PER_DEG_LAT = 111.2
@@ -69,7 +69,7 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     if targets:
         con.executemany("INSERT INTO k_targets VALUES (?, ?, ?)", targets)
     con.execute(
-        """
+        f"""
         INSERT INTO kpi_incidents
         WITH inc AS (
             SELECT ev.mention_id, ev.reference, coalesce(ev.occurred, sr.occurred) AS called,
@@ -84,14 +84,7 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
                  AND sr.deleted_at IS NULL
             WHERE ev.event_type = 'incident'
         ),
-        located AS (
-            SELECT l.from_mention AS mention_id, arg_min(p.lat, l.to_mention) AS lat,
-                   arg_min(p.lon, l.to_mention) AS lon
-            FROM links l JOIN place p ON p.mention_id = l.to_mention
-            WHERE l.type = 'OCCURRED_AT' AND l.deleted_at IS NULL
-              AND l.from_mention IN (SELECT mention_id FROM inc)
-            GROUP BY 1
-        )
+        located AS ({located_sql("inc")})
         SELECT i.mention_id, i.reference, i.called, i.grade, i.area_type,
                i.a['call_source'], i.a['opening_code'], i.a['closing_code'], i.a['threat'],
                i.a['harm'], i.a['risk'], i.a['investigation'], i.a['vulnerability'],
@@ -113,7 +106,7 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         """
     )
     con.execute(
-        """
+        f"""
         INSERT INTO kpi_status
         WITH st AS (
             SELECT ev.mention_id, coalesce(ev.occurred, sr.occurred) AS logged,
@@ -137,13 +130,7 @@ def build_incident_tables(con: duckdb.DuckDBPyConnection, settings: Settings) ->
               AND l.to_mention IN (SELECT mention_id FROM st)
             GROUP BY 1
         ),
-        located AS (
-            SELECT l.from_mention AS mention_id, min(p.lat) AS lat, min(p.lon) AS lon
-            FROM links l JOIN place p ON p.mention_id = l.to_mention
-            WHERE l.type = 'OCCURRED_AT' AND l.deleted_at IS NULL
-              AND l.from_mention IN (SELECT mention_id FROM st)
-            GROUP BY 1
-        ),
+        located AS ({located_sql("st")}),
         about AS (
             SELECT l.from_mention AS mention_id, min(l.to_ref_id) AS incident
             FROM links l WHERE l.type = 'LINKED_TO' AND l.deleted_at IS NULL
@@ -233,54 +220,22 @@ def open_at(
     """Incidents open at `when` (called, not yet closed), most urgent first."""
     rows = con.execute(
         f"""SELECT incident_id, reference, called, grade, area_type, opening_code, beat,
-                   threat, harm, risk, investigation, vulnerability, engagement,
+                   {{{", ".join(f"'{t}': {t}" for t in THRIVE)}}} AS thrive,
                    dispatched, arrived, resource, lat, lon, target_minutes
             FROM {incidents}
             WHERE called <= $w AND (closed IS NULL OR closed > $w)
             ORDER BY grade NULLS LAST, called LIMIT $limit""",
         {"w": when, "limit": limit},
-    ).fetchall()
-    return [
-        open_incident(
-            when,
-            incident_id=r[0],
-            reference=r[1],
-            called=r[2],
-            grade=r[3],
-            area_type=r[4],
-            opening_code=r[5],
-            beat=r[6],
-            thrive=dict(zip(THRIVE, r[7:13], strict=True)),
-            dispatched=r[13],
-            arrived=r[14],
-            resource=r[15],
-            lat=r[16],
-            lon=r[17],
-            target_minutes=r[18],
-        )
-        for r in rows
-    ]
+    )
+    names = [d[0] for d in rows.description]
+    return [open_incident(when, dict(zip(names, r, strict=True))) for r in rows.fetchall()]
 
 
-def open_incident(
-    when: dt.datetime,
-    *,
-    incident_id: str,
-    reference: str | None,
-    called: dt.datetime | None,
-    grade: int | None,
-    area_type: str | None,
-    opening_code: str | None,
-    beat: str | None,
-    thrive: dict[str, Any],
-    dispatched: dt.datetime | None,
-    arrived: dt.datetime | None,
-    resource: str | None,
-    lat: float | None,
-    lon: float | None,
-    target_minutes: float | None,
-) -> dict[str, Any]:
-    """An open incident as the live view shows it at `when`."""
+def open_incident(when: dt.datetime, row: dict[str, Any]) -> dict[str, Any]:
+    """An open incident as the live view shows it at `when`, from a row with the fields
+    of `kpi_incidents` (THRIVE as one mapping) or of a live feed's incident."""
+    called, dispatched, arrived = row["called"], row["dispatched"], row["arrived"]
+    target = row["target_minutes"]
     waited = (when - called).total_seconds() / 60 if called else None
     if arrived and arrived <= when:
         state = "at scene"
@@ -289,15 +244,17 @@ def open_incident(
     else:
         state = "waiting"
     return {
-        "incident_id": incident_id, "reference": reference,
-        "called": called.isoformat() if called else None, "grade": grade,
-        "area_type": area_type, "opening_code": opening_code, "beat": beat,
-        "thrive": thrive, "state": state, "resource": resource if state != "waiting" else None,
-        "lat": lat, "lon": lon,
+        "incident_id": row.get("incident_id") or f"live:{row['reference']}",
+        "reference": row["reference"],
+        "called": called.isoformat() if called else None, "grade": row["grade"],
+        "area_type": row["area_type"], "opening_code": row["opening_code"],
+        "beat": row["beat"], "thrive": dict(row["thrive"] or {}), "state": state,
+        "resource": row["resource"] if state != "waiting" else None,
+        "lat": row["lat"], "lon": row["lon"],
         "minutes_since_call": round(waited, 1) if waited is not None else None,
-        "target_minutes": target_minutes,
-        "overdue": bool(target_minutes is not None and waited is not None
-                        and state == "waiting" and waited > target_minutes),
+        "target_minutes": target,
+        "overdue": bool(target is not None and waited is not None
+                        and state == "waiting" and waited > target),
     }  # fmt: skip
 
 
@@ -395,21 +352,6 @@ def fleet_at(con: duckdb.DuckDBPyConnection, status: str, when: dt.datetime) -> 
         callsigns[k] = callsign or ""
         fleet.apply(k, st, la, lo, at)
     return fleet
-
-
-def recommend(
-    con: duckdb.DuckDBPyConnection,
-    status: str,
-    settings: Settings,
-    *,
-    when: dt.datetime,
-    lat: float,
-    lon: float,
-    area_type: str,
-    top: int = 10,
-) -> list[dict[str, Any]]:
-    """The resources available at `when`, nearest in time first."""
-    return fleet_at(con, status, when).ranked(lat, lon, area_type, settings.travel, top=top)
 
 
 @dataclass

@@ -176,13 +176,26 @@ def _weights_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def located_sql(events: str) -> str:
+    """SQL of each event in the CTE `events` (column `mention_id`) with the place it
+    occurred at (`place_ref`, `lat`, `lon`), one place per event, all from the same one."""
+    return f"""
+        SELECT l.from_mention AS mention_id,
+               arg_min(p.reference, l.to_mention) AS place_ref,
+               arg_min(p.lat, l.to_mention) AS lat, arg_min(p.lon, l.to_mention) AS lon
+        FROM links l JOIN place p ON p.mention_id = l.to_mention
+        WHERE l.type = 'OCCURRED_AT' AND l.deleted_at IS NULL
+          AND l.from_mention IN (SELECT mention_id FROM {events})
+        GROUP BY 1"""
+
+
 def build_crime_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """(Re)write `kpi_crimes` from the hub's live crime records; returns its rows."""
     _weights_table(con)
     settings.set_zone(con)
     con.execute(CRIMES_TABLE)
     con.execute(
-        """
+        f"""
         INSERT INTO kpi_crimes
         WITH crimes AS (
             SELECT ev.mention_id, m.source, m.record_id, ev.reference,
@@ -197,15 +210,7 @@ def build_crime_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> int
                  AND sr.deleted_at IS NULL
             WHERE ev.event_type = 'crime'
         ),
-        located AS (
-            SELECT l.from_mention AS mention_id,
-                   arg_min(p.reference, l.to_mention) AS place_ref,
-                   arg_min(p.lat, l.to_mention) AS lat, arg_min(p.lon, l.to_mention) AS lon
-            FROM links l JOIN place p ON p.mention_id = l.to_mention
-            WHERE l.type = 'OCCURRED_AT' AND l.deleted_at IS NULL
-              AND l.from_mention IN (SELECT mention_id FROM crimes)
-            GROUP BY 1
-        )
+        located AS ({located_sql("crimes")})
         SELECT c.mention_id, c.source, c.record_id, c.reference, c.recorded,
                date_trunc('month', c.recorded)::DATE,
                coalesce(c.beat, loc.place_ref), c.crime_type, c.offence_code,

@@ -1159,23 +1159,7 @@ class Reads:
             source = f"live feed {live.feed}"
             seen = [i for i in live.incidents if self._may_see(i)]
             items = [
-                open_incident(
-                    at,
-                    incident_id=f"live:{i['reference']}",
-                    reference=i["reference"],
-                    called=i["called"],
-                    grade=i["grade"],
-                    area_type=i["area_type"],
-                    opening_code=i["opening_code"],
-                    beat=i["beat"],
-                    thrive=i["thrive"],
-                    dispatched=i["dispatched"],
-                    arrived=i["arrived"],
-                    resource=i["resource"],
-                    lat=i["lat"],
-                    lon=i["lon"],
-                    target_minutes=i["target_minutes"],
-                )
+                open_incident(at, i)
                 for i in sorted(seen, key=lambda i: (i["grade"] or 9, i["called"]))
             ]
             fleet = fleet_from([r for r in live.resources if self._may_see(r)])

@@ -26,9 +26,10 @@ from typing import Any
 import pyarrow as pa
 
 from peelian.text.extract import Extractor
-from peelian.text.link import DEFAULT_THRESHOLD, PeopleIndex, link_mentions
+from peelian.text.link import DEFAULT_THRESHOLD, Link, PeopleIndex, link_mentions
+from peelian.text.spans import Span
 
-__all__ = ["MENTION_FIELDS", "RELATION_FIELDS", "mention_table", "relation_table"]
+__all__ = ["MENTION_FIELDS", "RELATION_FIELDS", "mention_table", "relation_table", "span_row"]
 
 MENTION_FIELDS = [
     pa.field("span", pa.int32()),
@@ -75,6 +76,26 @@ def _day(value: Any) -> dt.date | None:
     return None
 
 
+def span_row(index: int, span: Span, link: Link | None, rule: str | None = None) -> dict[str, Any]:
+    """One extracted span as a row of `MENTION_FIELDS` (`rule` overrides the span's own,
+    for a link made another way)."""
+    number = span.value if isinstance(span.value, int | float) else None
+    return {
+        "span": index,
+        "type": span.type,
+        "start": span.start,
+        "end": span.end,
+        "text": span.text,
+        "value": None if span.value is None else str(span.value),
+        "value_number": float(number) if number is not None else None,
+        "value_max": float(span.value_max) if span.value_max is not None else None,
+        "unit": span.unit,
+        "rule": rule or span.rule,
+        "entity_id": link.entity_id if link else None,
+        "confidence": link.confidence if link else None,
+    }
+
+
 def mention_table(
     documents: pa.Table | pa.RecordBatch,
     extractor: Extractor,
@@ -108,22 +129,8 @@ def mention_table(
                 for link in link_mentions(extraction, people, report_date=day, threshold=threshold)
             }
         for index, span in enumerate(extraction.spans):
-            link = links.get(index)
-            number = span.value if isinstance(span.value, int | float) else None
-            columns["span"].append(index)
-            columns["type"].append(span.type)
-            columns["start"].append(span.start)
-            columns["end"].append(span.end)
-            columns["text"].append(span.text)
-            columns["value"].append(None if span.value is None else str(span.value))
-            columns["value_number"].append(float(number) if number is not None else None)
-            columns["value_max"].append(
-                float(span.value_max) if span.value_max is not None else None
-            )
-            columns["unit"].append(span.unit)
-            columns["rule"].append(span.rule)
-            columns["entity_id"].append(link.entity_id if link else None)
-            columns["confidence"].append(link.confidence if link else None)
+            for name, value in span_row(index, span, links.get(index)).items():
+                columns[name].append(value)
             out_ids.append(ids[row])
             for name in carry:
                 out_carried[name].append(carried[name][row])

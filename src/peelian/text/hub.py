@@ -37,11 +37,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from peelian.text.batch import span_row
 from peelian.text.extract import Extractor
 from peelian.text.known import KnownPerson
 from peelian.text.link import (
     DEFAULT_THRESHOLD,
     W_INITIAL,
+    Link,
     PeopleIndex,
     _name_score,
     link_mentions,
@@ -196,7 +198,6 @@ def extract_hub(
     index = PeopleIndex(people)
     con.execute(TABLES)
     documents = mentions = linked = relations = 0
-    writer = con
     for batch in _documents(con):
         rows: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
         rel: dict[str, list[Any]] = {"document": [], "type": [], "head": [], "tail": []}
@@ -211,29 +212,15 @@ def extract_hub(
             doc = data["document"][i]
             on_record = _record_links(extraction, index, data["record_people"][i] or [])
             for n, span in enumerate(extraction.spans):
-                link = links.get(n)
-                entity_id = link.entity_id if link else None
-                confidence = link.confidence if link else None
-                rule = span.rule
+                link, rule = links.get(n), None
                 if n in on_record:
-                    entity_id, confidence, rule = on_record[n], RECORD_CONFIDENCE, "record"
-                number = span.value if isinstance(span.value, int | float) else None
-                rows["document"].append(doc)
-                rows["span"].append(n)
-                rows["type"].append(span.type)
-                rows["start"].append(span.start)
-                rows["end"].append(span.end)
-                rows["text"].append(span.text)
-                rows["value"].append(None if span.value is None else str(span.value))
-                rows["value_number"].append(float(number) if number is not None else None)
-                rows["rule"].append(rule)
-                rows["entity_id"].append(entity_id)
-                rows["confidence"].append(confidence)
-                rows["sentence"].append(sentence_of(text, span.start, span.end))
-                rows["happened"].append(data["happened"][i])
-                for col in ("marking", "compartment", "handling", "sharing_roles"):
-                    rows[col].append(data[col][i])
-                linked += bool(entity_id)
+                    link, rule = Link(n, on_record[n], RECORD_CONFIDENCE), "record"
+                row = span_row(n, span, link, rule)
+                row.update(document=doc, sentence=sentence_of(text, span.start, span.end))
+                row.update({c: data[c][i] for c in _CARRIED})
+                for name in _COLUMNS:
+                    rows[name].append(row[name])
+                linked += bool(row["entity_id"])
             for r in extraction.relations:
                 rel["document"].append(doc)
                 rel["type"].append(r.type)
@@ -242,18 +229,18 @@ def extract_hub(
             documents += 1
         mentions += len(rows["document"])
         relations += len(rel["document"])
-        writer.register("t_rows", pa.table(rows))
-        writer.execute(
+        con.register("t_rows", pa.table(rows))
+        con.execute(
             """INSERT INTO text_mentions SELECT document, span, type, start, "end", text, value,
                    value_number, rule, entity_id, confidence, sentence, happened::TIMESTAMPTZ,
                    marking, compartment, handling, sharing_roles,
                    (SELECT max(run_id) FROM resolve_runs) FROM t_rows"""
         )
-        writer.unregister("t_rows")
+        con.unregister("t_rows")
         if rel["document"]:
-            writer.register("t_rel", pa.table(rel))
-            writer.execute("INSERT INTO text_relations SELECT * FROM t_rel")
-            writer.unregister("t_rel")
+            con.register("t_rel", pa.table(rel))
+            con.execute("INSERT INTO text_relations SELECT * FROM t_rel")
+            con.unregister("t_rel")
         if progress is not None:
             progress(documents)
     return ExtractSummary(
@@ -261,10 +248,11 @@ def extract_hub(
     )
 
 
+# what a document gives each of its rows: when, and the label of its record
+_CARRIED = ("happened", "marking", "compartment", "handling", "sharing_roles")
 _COLUMNS = (
     "document", "span", "type", "start", "end", "text", "value", "value_number", "rule",
-    "entity_id", "confidence", "sentence", "happened", "marking", "compartment", "handling",
-    "sharing_roles",
+    "entity_id", "confidence", "sentence", *_CARRIED,
 )  # fmt: skip
 
 

@@ -34,6 +34,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from peelian.text.spans import ENTITY_TYPES, RELATION_TYPES
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "handwritten_source.txt"
 TARGET = HERE / "handwritten.jsonl"
@@ -53,6 +55,9 @@ CODES = {
     "dt": "datetime",
     "org": "organisation",
 }
+# every code names a type the extractor finds (the set is scored on them)
+if not set(CODES.values()) <= set(ENTITY_TYPES):
+    raise SystemExit(f"codes name unknown types: {set(CODES.values()) - set(ENTITY_TYPES)}")
 STYLES = {
     "intel_log",
     "crime_narrative",
@@ -65,19 +70,7 @@ STYLES = {
     "social_media",
     "other",
 }
-RELATIONS = {
-    "partner_of",
-    "family_of",
-    "associate_of",
-    "runs_line",
-    "works_for",
-    "drives_for",
-    "staying_at",
-    "lives_at",
-    "uses_phone",
-    "uses_vehicle",
-    "supplies",
-}
+RELATIONS = set(RELATION_TYPES)  # the extractor's relations: the set is scored on them
 NOMINAL_TYPES = {"person", "phone", "vrm", "address"}
 
 HEADER = re.compile(r"^=== (HW\d{4}) \| (\w+)(?: \| ([\w ]+))?\s*$")
