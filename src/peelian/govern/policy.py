@@ -63,6 +63,7 @@ PERMISSIONS: dict[str, str] = {
     "map.view": "view crimes and incidents on the map",
     "dashboard.view": "view dashboards of counts and rates",
     "vulnerability.view": "view exploitation and vulnerability flags",
+    "vulnerability.decide": "record the safeguarding meeting's decision on a flagged person",
     "export": "export records",
     "review.view": "view the match review queue",
     "decision.make": "link or unlink records",
@@ -77,12 +78,19 @@ PERMISSIONS: dict[str, str] = {
 }
 # Permissions that read personal data: each use needs a purpose and is audited.
 PERSONAL_DATA = frozenset(
-    {"search", "entity.view", "entity.explain", "document.view", "graph.view", "export"}
-)
+    {"search", "entity.view", "entity.explain", "document.view", "graph.view", "export",
+     "vulnerability.view", "vulnerability.decide"}
+)  # fmt: skip
 
 _OFFICER = {"search", "entity.view", "map.view", "dashboard.view"}
 _INVESTIGATOR = _OFFICER | {"entity.explain", "document.view", "graph.view", "export"}
-_SAFEGUARDING = _OFFICER | {"entity.explain", "document.view", "graph.view", "vulnerability.view"}
+_SAFEGUARDING = _OFFICER | {
+    "entity.explain",
+    "document.view",
+    "graph.view",
+    "vulnerability.view",
+    "vulnerability.decide",
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,13 @@ ROLES: dict[str, Role] = {
         _role(
             "mash_officer",
             "multi-agency safeguarding hub officer",
-            {"search", "entity.view", "document.view", "vulnerability.view"},
+            {
+                "search",
+                "entity.view",
+                "document.view",
+                "vulnerability.view",
+                "vulnerability.decide",
+            },
         ),
         _role(
             "supervisor",

@@ -29,6 +29,7 @@ from peelian.state.audit import AuditEvent, AuditVerification
 from peelian.state.decisions import Decision, DecisionKind
 from peelian.state.disposals import Disposal, RecordKeys, RetentionNote
 from peelian.state.live import LivePicture
+from peelian.state.safeguarding import VulnerabilityDecision
 from peelian.state.tables import audit_events
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -350,6 +351,25 @@ class State:
 
         with self._write() as con:
             live.reset(con, feed)
+
+    # The vulnerability meeting's decisions (see safeguarding.py).
+
+    def add_vulnerability_decision(
+        self, entity_id: str, decision: str, *, by: str, note: str
+    ) -> VulnerabilityDecision:
+        """Record the meeting's decision on a person (at_risk, not_at_risk,
+        already_known) with a note; audited. ValueError for a bad decision or note."""
+        from peelian.state import safeguarding
+
+        with self._write() as con:
+            return safeguarding.add(con, entity_id, decision, by=by, note=note)
+
+    def vulnerability_decisions(self, entity_id: str | None = None) -> list[VulnerabilityDecision]:
+        """The standing decision per person; or every decision on `entity_id`, newest first."""
+        from peelian.state import safeguarding
+
+        with self._read() as con:
+            return safeguarding.latest(con, entity_id)
 
     def disposed_records(self) -> list[tuple[str, str]]:
         """Every disposed (source, record id): what each refresh keeps out of the hub."""

@@ -246,6 +246,21 @@ disposals = sa.Table(
     sa.Index("ix_disposals_entity_id", "entity_id"),
 )
 
+# The multi-agency meeting's decisions on people the vulnerability screen flagged: at
+# risk, not at risk, or already known. Never updated or deleted: the latest decision
+# per person stands, each is audited, and the next screen run learns from them.
+vulnerability_decisions = sa.Table(
+    "vulnerability_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.Text, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Index("ix_vulnerability_decisions_entity_id", "entity_id"),
+)
+
 # The live command-and-control picture: incidents as they are now and each resource's
 # latest status, fed by a command-and-control interface or by `peelian incidents replay`.
 # A feed's clock is the time its picture is true at (a replay runs in simulated time).
