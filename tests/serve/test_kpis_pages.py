@@ -136,13 +136,14 @@ def test_network_nodes_carry_harm(app: object) -> None:
 
 
 def test_a_profile_lists_the_documents_that_name_the_person(app: object) -> None:
+    # documents link a person by their name, phone, plate or address: count them all
     con = app.state.hub.cursor()  # type: ignore[attr-defined]
     try:
         rows = con.execute(
             """SELECT t.entity_id, count(DISTINCT t.document) AS n FROM text_mentions t
                JOIN mentions m ON m.mention_id = t.document
                JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-               WHERE t.type = 'person' AND t.entity_id IS NOT NULL
+               JOIN entities e ON e.entity_id = t.entity_id AND e.entity_type = 'person'
                GROUP BY 1 HAVING bool_and(sr.compartment IS NULL AND sr.marking = 'OFFICIAL'
                    AND len(coalesce(sr.sharing_roles, [])) = 0)
                ORDER BY n DESC, 1 LIMIT 1"""
