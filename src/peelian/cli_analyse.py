@@ -8,6 +8,7 @@ and flags themselves are read through the access policy (API and web UI).
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 import time
@@ -23,8 +24,11 @@ from peelian.cli import _bench_table, app, bench_app, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _state_url, eval_app
 
 if TYPE_CHECKING:
+    import duckdb
+
     from peelian.analyse import AnalyseSummary
     from peelian.analyse.settings import Settings
+    from peelian.analyse.vulnerability import VulnerabilitySettings
 
 
 SettingsOption = Annotated[
@@ -44,6 +48,35 @@ PopulationOption = Annotated[
 ]
 
 
+VulnerabilityOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--vulnerability",
+        help="Vulnerability screen settings (YAML: indicator points, thresholds, model, "
+        "fairness groups); default: Peelian's reference/vulnerability.yaml.",
+    ),
+]
+
+
+def _vulnerability(path: Path | None) -> VulnerabilitySettings:
+    from peelian.analyse.settings import SettingsError
+    from peelian.analyse.vulnerability import load_vulnerability_settings
+
+    try:
+        return load_vulnerability_settings(path)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _meeting_decisions(hub: Path, state: str | None) -> dict[str, tuple[str, dt.date]]:
+    """The vulnerability meeting's standing decisions, from the operational state."""
+    from peelian.analyse.vulnerability import decisions_from
+    from peelian.cli_resolve import _open_state
+
+    with _open_state(hub, state) as opened:
+        return decisions_from(opened)
+
+
 def _settings(path: Path | None) -> Settings:
     from peelian.analyse.settings import SettingsError, load_settings
 
@@ -59,19 +92,42 @@ def _run_analyse(
     *,
     settings: Path | None = None,
     population: Path | None = None,
+    vulnerability: Path | None = None,
+    state: str | None = None,
 ) -> AnalyseSummary:
     from peelian.analyse import NotResolvedError, analyse
     from peelian.analyse.kpis import PopulationError
 
     chosen = _settings(settings)
+    screen = _vulnerability(vulnerability)
+    decisions = _meeting_decisions(hub_path, state)
     with _open_hub(hub_path) as hub:
         try:
-            summary = analyse(hub.con, settings=chosen, population=population)
+            summary = analyse(
+                hub.con,
+                settings=chosen,
+                population=population,
+                vulnerability=screen,
+                decisions=decisions,
+            )
         except (NotResolvedError, PopulationError) as exc:
             raise _fail(f"{hub_path}: {exc}") from exc
+        card = _write_card(hub.con, hub_path)
     if not quiet:
         _analyse_table(summary, hub_path)
+        out_console.print(f"vulnerability model card: {card}")
     return summary
+
+
+def _write_card(con: duckdb.DuckDBPyConnection, hub_path: Path) -> Path:
+    """The latest run's model card, as Markdown in HUB/reports."""
+    run_id, card = con.execute(
+        "SELECT run_id, card FROM vulnerability_runs ORDER BY ran_at DESC LIMIT 1"
+    ).fetchall()[0]
+    path = hub_path / "reports" / f"vulnerability-model-card-{run_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(card, encoding="utf-8")
+    return path
 
 
 def _summary_rows(summary: AnalyseSummary) -> list[tuple[str, str]]:
@@ -85,6 +141,7 @@ def _summary_rows(summary: AnalyseSummary) -> list[tuple[str, str]]:
         ("likely organised crime groups", f"{net.groups:,}"),
         ("brokers (in or linked to two or more groups)", f"{net.brokers:,}"),
         *((f"county lines: {name}", f"{n:,}") for name, n in summary.lines.items()),
+        *((f"vulnerability: {name}", f"{n:,}") for name, n in summary.vulnerability.items()),
         *((f"kpis: {name}", f"{n:,}") for name, n in summary.kpis.items()),
     ]
 
@@ -104,12 +161,16 @@ def analyse_cmd(
     hub: HubOption,
     settings: SettingsOption = None,
     population: PopulationOption = None,
+    vulnerability: VulnerabilityOption = None,
+    state: StateOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
 ) -> None:
     """Build the entity graph (typed edges with their evidence), find communities,
     centralities and likely organised crime groups, detect county lines (deal-line
-    phones, controllers, runners, cuckooed homes), and compute crime KPIs, harm per
-    offender and 999 response tables. Needs a resolved hub.
+    phones, controllers, runners, cuckooed homes), screen children and adults for signs
+    of exploitation (with the meeting's decisions from --state as labels; the model
+    card goes to HUB/reports), and compute crime KPIs, harm per offender and 999
+    response tables. Needs a resolved hub.
 
     Prints counts only; the results are read through the access policy in the web UI
     and the API (/api/v1/networks/..., /api/v1/kpis/..., /api/v1/harm, /api/v1/incidents/...).
@@ -118,7 +179,10 @@ def analyse_cmd(
 
         peelian analyse --hub data/hub --population data/force/sources/geography/population.csv
     """
-    _run_analyse(hub, quiet, settings=settings, population=population)
+    _run_analyse(
+        hub, quiet, settings=settings, population=population, vulnerability=vulnerability,
+        state=state,
+    )  # fmt: skip
 
 
 @app.command("kpis")
@@ -292,6 +356,75 @@ def eval_network(
     out_console.print(table)
     for note in result.notes:
         out_console.print(f"note: {note}")
+
+
+@eval_app.command("vulnerability")
+def eval_vulnerability(
+    hub: HubOption,
+    truth: Annotated[Path, typer.Option("--truth", help="The force's truth folder.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the report and charts; default HUB/reports/."),
+    ] = None,
+    vulnerability: VulnerabilityOption = None,
+    state: StateOption = None,
+) -> None:
+    """Score both vulnerability scorers (points screen and trained model, as they are and
+    mitigated) against a synthetic force's truth: AUC, precision among the top 100,
+    recall of exploited children, days flagged before first recorded as exploited, and
+    the bias report (rates per sex, ethnicity and age band; the over-policing trap),
+    written as Markdown with charts for an ethics panel.
+
+    Example:
+
+        peelian eval vulnerability --hub data/hub --truth data/force/truth
+    """
+    from peelian.analyse import fairness
+    from peelian.analyse.vulnerability_eval import (
+        SCORER_TEXT,
+        TARGETS,
+        evaluate_vulnerability,
+        possible_text,
+        summary_rows,
+        write_report,
+    )
+    from peelian.resolve.evaluate import TruthError
+
+    if not truth.is_dir():
+        raise _fail(f"--truth {truth}: no such folder")
+    screen = _vulnerability(vulnerability)
+    decisions = _meeting_decisions(hub, state)
+    with _open_hub(hub, read_only=True) as opened:
+        from peelian.hub import has_table
+
+        if not has_table(opened.con, "vulnerability_signals"):
+            raise _fail(f"{hub} has no vulnerability screen; run `peelian analyse --hub {hub}`")
+        try:
+            result = evaluate_vulnerability(opened.con, truth, screen, decisions)
+        except TruthError as exc:
+            raise _fail(str(exc)) from exc
+    table = Table(title=f"Vulnerability screen against {truth} (as of {result.as_of})")
+    table.add_column("measure")
+    names = list(result.scorers)
+    for n in names:
+        table.add_column(SCORER_TEXT[n], justify="right")
+    for label, values in summary_rows(result):
+        table.add_row(label, *(values.get(n, "-") for n in names))
+    out_console.print(table)
+    out_console.print(
+        f"{result.children:,} children scored, {result.exploited} truly exploited "
+        f"({result.recorded} recorded as such in the hub; {result.exploited_unknown} exploited "
+        "children have no record in the hub). Targets: "
+        + ", ".join(f"{k.replace('_', ' ')} >= {v}" for k, v in TARGETS.items())
+        + f"; false-positive-rate ratios within {result.bounds[0]}-{result.bounds[1]} "
+        "after mitigation."
+    )
+    out_console.print(fairness.LEGEND.format(lo=result.bounds[0], hi=result.bounds[1]))
+    out_console.print(possible_text(result))
+    for note in result.notes:
+        out_console.print(f"note: {note}")
+    path = write_report(result, out or hub / "reports")
+    out_console.print(f"report: {path}")
 
 
 @contextmanager

@@ -7,11 +7,16 @@
   significance test, H3 hotspots), which need no entities (`peelian kpis` runs them alone);
 - `harm.py`: harm per offender (CCHI, ONS severity) and RFG;
 - `incidents.py`: 999 / 101 response KPIs, breaches, resource availability and ranking;
-- `evaluate.py`: all of the above against the synthetic truth (`peelian eval network`).
+- `vulnerability.py`: indicators of exploitation per person over time, a points screen
+  and a calibrated model side by side, the advisory list (`model_card.py` writes each
+  run's model card and assessment; `fairness.py` the rates per protected group);
+- `evaluate.py`: networks and lines against the synthetic truth (`peelian eval network`);
+  `vulnerability_eval.py`: both scorers and the bias report (`peelian eval vulnerability`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +30,12 @@ from peelian.analyse.incidents import build_incident_tables
 from peelian.analyse.kpis import build_crime_table, load_population
 from peelian.analyse.network import GroupRules, NetworkSummary, analyse_network
 from peelian.analyse.settings import Settings, load_settings
+from peelian.analyse.vulnerability import (
+    VulnerabilitySettings,
+    build_signals,
+    load_vulnerability_settings,
+    score_hub,
+)
 from peelian.hub import has_table
 
 # The graph joins every mention to its entity and record; at a million residents that
@@ -47,6 +58,7 @@ class AnalyseSummary:
     network: NetworkSummary
     lines: dict[str, int]
     kpis: dict[str, int] = field(default_factory=dict)
+    vulnerability: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -61,10 +73,12 @@ def analyse(
     lines: LineRules | None = None,
     settings: Settings | None = None,
     population: Path | None = None,
+    vulnerability: VulnerabilitySettings | None = None,
+    decisions: dict[str, tuple[str, dt.date]] | None = None,
 ) -> AnalyseSummary:
-    """Build the entity graph, the network and county-lines tables, then the KPI, harm
-    and incident tables, in one transaction: a failed run leaves the previous results
-    in place."""
+    """Build the entity graph, the network and county-lines tables, the vulnerability
+    screen (with the meeting's `decisions` as labels), then the KPI, harm and incident
+    tables, in one transaction: a failed run leaves the previous results in place."""
     if not has_table(con, "entity_membership"):
         raise NotResolvedError("the hub has no entities yet; run `peelian resolve` first")
     seconds: dict[str, float] = {}
@@ -80,12 +94,17 @@ def analyse(
         t0 = time.perf_counter()
         found = find_county_lines(con, lines)
         seconds["county_lines"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        screen = vulnerability or load_vulnerability_settings()
+        build_signals(con, screen)
+        vulnerable = score_hub(con, screen, decisions)
+        seconds["vulnerability"] = time.perf_counter() - t0
         kpis = build_kpis(con, settings or load_settings(), population, seconds=seconds)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return AnalyseSummary(edges, network, found, kpis, seconds)
+    return AnalyseSummary(edges, network, found, kpis, vulnerable, seconds)
 
 
 def build_kpis(

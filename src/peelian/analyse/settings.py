@@ -14,7 +14,7 @@ import re
 import zoneinfo
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 SETTINGS_FORMAT = "peelian-kpis/1"
 DEFAULT_SETTINGS = "kpis.yaml"
 AREA_TYPES = ("URBAN", "RURAL")
+_M = TypeVar("_M", bound=BaseModel)
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 
 
@@ -146,18 +147,22 @@ def _default() -> Settings:
 
 
 def parse_settings(text: str, name: str = "settings") -> Settings:
+    return parse_yaml_model(text, name, SETTINGS_FORMAT, Settings)
+
+
+def parse_yaml_model(text: str, name: str, fmt: str, model: type[_M]) -> _M:
+    """Read a YAML settings file of format `fmt` into `model`; any problem is a
+    SettingsError naming the file, the key and what was expected."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SettingsError(f"{name}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise SettingsError(f"{name}: expected a mapping with format: {SETTINGS_FORMAT}")
-    if data.get("format") != SETTINGS_FORMAT:
-        raise SettingsError(
-            f"{name}: format: expected {SETTINGS_FORMAT!r}, found {data.get('format')!r}"
-        )
+        raise SettingsError(f"{name}: expected a mapping with format: {fmt}")
+    if data.get("format") != fmt:
+        raise SettingsError(f"{name}: format: expected {fmt!r}, found {data.get('format')!r}")
     try:
-        return Settings.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg']}" for e in exc.errors()
