@@ -187,6 +187,8 @@ VALID: dict[str, Any] = {
     "role": "no_such_role",
     "vetting": "SC",
     "fmt": "csv",
+    "decision": "at_risk",
+    "note": "checked at the strategy meeting",
 }
 
 

@@ -555,6 +555,17 @@ def revoke_calls(t: Truth, decision: int) -> list[Call]:
     return [hidden, replace(missing, ok=404)]
 
 
+def vulnerability_decide_calls(t: Truth, _decision: int) -> list[Call]:
+    out = []
+    for name, ref in t.entities.items():
+        body = {"decision": "at_risk", "note": "leak matrix probe"}
+        path = f"/api/v1/vulnerability/{ref}/decision"
+        call = Call(f"decide on {name}", "POST", path, body=body, asks=(ref,), ok=201,
+                    mutates=True)  # fmt: skip
+        out.append(replace(call, baseline=_missing(call, {ref: MISSING_ENTITY})))
+    return out
+
+
 def gets(path: str, *calls: tuple[str, tuple[tuple[str, str], ...]]) -> Callable[..., list[Call]]:
     return lambda t, d: [Call(name, "GET", path, params) for name, params in calls or [("", ())]]
 
@@ -663,6 +674,19 @@ ROUTES: dict[tuple[str, str], Route] = {
         "graph.view", gets("/api/v1/harm", ("all", (("limit", "100"),)))
     ),
     ("GET", "/api/v1/incidents/open"): Route("map.view", gets("/api/v1/incidents/open")),
+    ("GET", "/api/v1/vulnerability"): Route(
+        "vulnerability.view",
+        gets(
+            "/api/v1/vulnerability",
+            ("children", (("limit", "100"),)),
+            ("model", (("scorer", "model"), ("limit", "100"))),
+            ("adults", (("population", "adult"), ("limit", "100"))),
+            ("decided", (("decided", "true"),)),
+        ),
+    ),
+    ("POST", "/api/v1/vulnerability/{entity_id}/decision"): Route(
+        "vulnerability.decide", vulnerability_decide_calls
+    ),
     ("GET", "/api/v1/review"): Route(
         "review.view", gets("/api/v1/review", ("all", (("limit", "100"),)))
     ),

@@ -125,6 +125,11 @@ class RevokeIn(Strict):
     reason: str = Field(min_length=3, max_length=1000)
 
 
+class VulnerabilityDecisionIn(Strict):
+    decision: Literal["at_risk", "not_at_risk", "already_known"]
+    note: str = Field(min_length=3, max_length=2000, description="why, as minuted")
+
+
 class UserIn(Strict):
     username: str = Field(min_length=2, max_length=100)
     name: str = Field(min_length=1, max_length=200)
@@ -412,6 +417,39 @@ def decide(reads: R, body: DecisionIn) -> Any:
 )
 def revoke(reads: R, decision_id: Annotated[int, Path(ge=1, le=2**31)], body: RevokeIn) -> Any:
     return reads.revoke(decision_id, reason=body.reason)
+
+
+@router.get(
+    "/vulnerability",
+    summary="The advisory list of children and adults at risk of exploitation",
+    response_model=models.VulnerabilityList,
+)
+def vulnerability(
+    reads: R,
+    population: Literal["child", "adult"] = "child",
+    scorer: Literal["points", "model"] = "points",
+    decided: Annotated[
+        bool, Query(description="people the meeting has decided on, instead of the agenda")
+    ] = False,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Any:
+    out = reads.vulnerability(
+        population=population, scorer=scorer, decided=decided, limit=limit,
+        offset=decode_cursor(cursor),
+    )  # fmt: skip
+    out["next"] = encode_cursor(out["next"])
+    return out
+
+
+@router.post(
+    "/vulnerability/{entity_id}/decision",
+    status_code=201,
+    summary="Record the meeting's decision on a flagged person",
+    response_model=models.VulnerabilityDecision,
+)
+def vulnerability_decide(reads: R, entity_id: EntityId, body: VulnerabilityDecisionIn) -> Any:
+    return reads.decide_vulnerability(entity_id, body.decision, note=body.note)
 
 
 @router.get("/audit", summary="The audit log (auditors)", response_model=models.AuditLog)

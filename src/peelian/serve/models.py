@@ -7,6 +7,7 @@ without appearing here first.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -163,6 +164,50 @@ class HarmRanking(BaseModel):
     title: str
     notes: list[str]
     items: list[HarmItem]
+    next: str | None = Field(None, description="cursor of the next page")
+
+
+class VulnerabilityDecision(BaseModel):
+    id: int | None = None
+    entity_id: str | None = None
+    decision: str
+    note: str
+    by: str
+    decided_at: dt.datetime
+
+
+class VulnerabilityItem(BaseModel):
+    entity_id: str
+    label: str
+    age: int | None
+    points: int = Field(description="the list's points (mitigated when `mitigated`)")
+    probability: float | None = Field(None, description="calibrated (trained model)")
+    mitigated: bool = Field(
+        description="points, probability and reasons leave out recorded police contact"
+    )
+    points_mitigated: int
+    probability_mitigated: float | None
+    points_as_is: int = Field(description="points counting recorded police contact")
+    probability_as_is: float | None
+    reasons: list[str] = Field(description="the points screen's reasons, largest first")
+    model_reasons: list[str] = Field(description="the trained model's largest contributions")
+    first_flagged: dt.date | None = Field(
+        None, description="first week this scorer would have flagged them"
+    )
+    recorded: dt.date | None = Field(None, description="first recorded as exploited, if ever")
+    decision: VulnerabilityDecision | None
+    new_records_since_decision: bool
+
+
+class VulnerabilityList(BaseModel):
+    as_of: dt.date | None
+    model_trained: bool
+    population: str
+    scorer: str
+    decided: bool
+    agenda: int = Field(description="people flagged and not yet decided on")
+    decided_count: int
+    items: list[VulnerabilityItem]
     next: str | None = Field(None, description="cursor of the next page")
 
 

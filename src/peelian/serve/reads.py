@@ -1272,6 +1272,132 @@ class Reads:
 
     # -- the review queue and decisions ------------------------------------------
 
+    def vulnerability(
+        self,
+        *,
+        population: str = "child",
+        scorer: str = "points",
+        decided: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """The advisory list for the multi-agency meeting: people flagged by a scorer,
+        highest first, with the reasons, the first week they would have been flagged,
+        whether already recorded as exploited, and the meeting's decision. A person
+        decided on is off the agenda (shown with `decided`) until records newer than
+        the decision arrive. A row resting on any record the principal may not see is
+        withheld whole."""
+        grant = self.grant("vulnerability.view")
+        self._resolved()
+        if not self.hub.has_table("vulnerability_scores"):
+            raise Problem(503, "the hub has no vulnerability screen yet; run `peelian analyse`")
+        if population not in ("child", "adult") or scorer not in ("points", "model"):
+            raise Problem(400, "population is child or adult; scorer is points or model")
+        if population == "adult" and scorer == "model":
+            raise Problem(400, "adults are screened by points only")
+        flagged, rank = (
+            ("points_flagged", "points_rank")
+            if scorer == "points"
+            else ("model_flagged", "model_rank")
+        )
+        hidden = self._hidden(
+            f"(SELECT entity_id, mentions FROM vulnerability_scores WHERE {flagged})", "entity_id"
+        )
+        rows = self.con.execute(
+            f"""SELECT entity_id, age, points, probability, reasons, model_reasons,
+                       first_flagged, model_first_flagged, recorded, last_signal, as_of,
+                       points_mitigated, probability_mitigated, mitigated, points_as_is,
+                       probability_as_is
+            FROM vulnerability_scores WHERE population = $p AND {flagged}
+            ORDER BY {rank}, entity_id""",
+            {"p": population},
+        ).fetchall()
+        standing = {d.entity_id: d for d in self.state.vulnerability_decisions()}
+        agenda: list[tuple[Any, Any, bool]] = []
+        done: list[tuple[Any, Any, bool]] = []
+        for r in rows:
+            if r[0] in hidden:
+                continue
+            d = standing.get(r[0])
+            new_records = d is not None and r[9] is not None and r[9] > d.decided_at
+            (done if d is not None and not new_records else agenda).append((r, d, new_records))
+        chosen = (done if decided else agenda)[offset : offset + limit]
+        labels = self._labels(r[0] for r, _, _ in chosen)
+        items = [
+            {
+                "entity_id": r[0],
+                "label": labels.get(r[0], ("person", r[0]))[1],
+                "age": r[1],
+                "points": r[2],
+                "probability": r[3],
+                "points_mitigated": r[11],
+                "probability_mitigated": r[12],
+                "mitigated": r[13],
+                "points_as_is": r[14],
+                "probability_as_is": r[15],
+                "reasons": list(r[4] or []),
+                "model_reasons": list(r[5] or []),
+                "first_flagged": r[6] if scorer == "points" else r[7],
+                "recorded": r[8],
+                "decision": None
+                if d is None
+                else {
+                    "decision": d.decision,
+                    "note": d.note,
+                    "by": d.by,
+                    "decided_at": d.decided_at,
+                },
+                "new_records_since_decision": new,
+            }
+            for r, d, new in chosen
+        ]
+        run = self.con.execute(
+            """SELECT as_of, model_trained FROM vulnerability_runs ORDER BY ran_at DESC LIMIT 1"""
+        ).fetchall()
+        self.audit(
+            grant,
+            action="vulnerability.list",
+            detail={
+                "entities": [i["entity_id"] for i in items],
+                "population": population,
+                "scorer": scorer,
+                "decided": decided,
+            },
+        )
+        return {
+            "as_of": run[0][0] if run else None,
+            "model_trained": bool(run[0][1]) if run else False,
+            "population": population,
+            "scorer": scorer,
+            "decided": decided,
+            "agenda": len(agenda),
+            "decided_count": len(done),
+            "items": items,
+            "next": offset + limit if offset + limit < len(done if decided else agenda) else None,
+        }
+
+    def decide_vulnerability(self, entity_id: str, decision: str, *, note: str) -> dict[str, Any]:
+        """Record the meeting's decision on a person the screen flagged (at_risk,
+        not_at_risk, already_known): only on a person whose flag the principal may see."""
+        self.grant("vulnerability.decide", target=f"entity:{entity_id[:100]}")
+        self._resolved()
+        if not self.hub.has_table("vulnerability_scores"):
+            raise Problem(503, "the hub has no vulnerability screen yet; run `peelian analyse`")
+        listed = self.con.execute(
+            "SELECT entity_id FROM vulnerability_scores WHERE entity_id = $e",
+            {"e": entity_id},
+        ).fetchall()
+        if not listed or entity_id in self._hidden("vulnerability_scores", "entity_id"):
+            raise not_found(entity_id[:200])
+        try:
+            d = self.state.add_vulnerability_decision(
+                entity_id, decision, by=self.principal.username, note=note
+            )
+        except ValueError as exc:
+            raise Problem(400, str(exc)) from None
+        return {"id": d.id, "entity_id": d.entity_id, "decision": d.decision, "note": d.note,
+                "by": d.by, "decided_at": d.decided_at}  # fmt: skip
+
     def review_queue(self, *, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """Uncertain person pairs whose both records the principal may see, biggest
         impact first."""

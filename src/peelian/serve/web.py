@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -75,6 +75,7 @@ NAV: SectionLinks = [
     ("/dashboard", "Dashboard", "dashboard.view"),
     ("/incidents", "Incidents", "map.view"),
     ("/harm", "Harm", "graph.view"),
+    ("/vulnerability", "Exploitation", "vulnerability.view"),
     ("/quality", "Data quality", "dashboard.view"),
     ("/review", "Review", "review.view"),
     ("/audit", "Audit", "audit.view"),
@@ -419,6 +420,44 @@ def harm_page(
 ) -> Response:  # fmt: skip
     data = reads.harm(limit=50, offset=cursor)
     return render(request, "harm.html", {"d": data})
+
+
+@web_router.get("/vulnerability")
+def vulnerability_page(
+    request: Request,
+    reads: PageReads,
+    population: Annotated[Literal["child", "adult"], Query()] = "child",
+    scorer: Annotated[Literal["points", "model"], Query()] = "points",
+    decided: bool = False,
+    cursor: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    if population == "adult":
+        scorer = "points"
+    data = reads.vulnerability(
+        population=population, scorer=scorer, decided=decided, limit=25, offset=cursor
+    )
+    can_decide = reads.principal.may("vulnerability.decide")
+    return render(
+        request, "vulnerability.html", {"d": data, "done": done, "can_decide": can_decide}
+    )
+
+
+@web_router.post("/vulnerability/decide")
+def vulnerability_decide(
+    request: Request,
+    reads: PageReads,
+    csrf_token: Csrf,
+    entity_id: Annotated[str, Form(pattern=r"^[A-Z][0-9]{1,12}$", max_length=13)],
+    decision: Annotated[str, Form(max_length=20)],
+    note: Annotated[str, Form(min_length=3, max_length=2000)],
+    back: Annotated[str, Form(max_length=500)] = "/vulnerability",
+) -> Response:
+    _csrf(request, csrf_token)
+    made = reads.decide_vulnerability(entity_id, decision, note=note)
+    target = safe_next(back)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}done={made['entity_id']}", status_code=303)
 
 
 @web_router.get("/incidents")
