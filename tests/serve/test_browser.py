@@ -2,12 +2,13 @@
 the app under uvicorn (`live_server`), with the app's own Content Security Policy
 in force.
 
-Six journeys: an analyst signs in, gives a purpose, finds a person despite a typo
+Journeys: an analyst signs in, gives a purpose, finds a person despite a typo
 and opens the profile; expands a network; opens the map; decides a match in the
-review queue; an auditor sees that search with its purpose in the audit trail;
-an officer does a quick check on a 360 px wide phone screen. On every page: no
-console errors or uncaught exceptions, no serious or critical axe-core findings,
-and a full-page screenshot (into $PEELIAN_SCREENSHOTS, by default
+review queue; a safeguarding officer records the meeting's decision on a flagged
+child; an auditor sees that search with its purpose in the audit trail; an officer
+does a quick check on a 360 px wide phone screen. On every page: no console errors
+or uncaught exceptions, no serious or critical axe-core findings, and a full-page
+screenshot (into $PEELIAN_SCREENSHOTS, by default
 test-output/screenshots).
 
 Chromium is Debian's (/usr/bin/chromium; Playwright downloads no browser). Without
@@ -424,6 +425,39 @@ def test_3d_an_officer_watches_open_incidents_on_a_phone(open_tab: Any) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Open incidents")
     expect(page.locator("body")).to_contain_text("open (")
     tab.look("incidents", max_width=360)
+
+
+def test_3e_a_safeguarding_officer_records_the_meetings_decision(open_tab: Any) -> None:
+    tab: Tab = open_tab()
+    page = tab.page
+    tab.sign_in("sg1")
+    tab.give_purpose()
+    page.get_by_role("link", name="Exploitation", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Children at risk of exploitation")
+    expect(page.locator(".govuk-warning-text")).to_contain_text("Advisory")
+    card = page.locator(".pln-flag").first
+    expect(card).to_contain_text("points")
+    assert card.locator("li").count() > 0, "each flag lists its reasons"
+    card.locator("summary").click()  # the records behind the flag, dated
+    expect(card.locator(".govuk-details__text li").first).to_be_visible()
+    tab.look("vulnerability")
+
+    person = card.locator('input[name="entity_id"]').input_value()
+    card.get_by_label("Meeting's note").fill("Known to the MASH; plan agreed (browser test)")
+    card.get_by_role("button", name="At risk", exact=True).click()
+    expect(page.locator(".govuk-notification-banner--success")).to_contain_text("recorded")
+    assert page.locator(f'.pln-flag input[name="entity_id"][value="{person}"]').count() == 0
+    tab.look("vulnerability-decided")
+
+    page.get_by_role("link", name="Decided").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Children at risk of exploitation: decided"
+    )
+    decided = page.locator(".pln-flag").filter(
+        has=page.locator(f'input[name="entity_id"][value="{person}"]')
+    )
+    expect(decided).to_contain_text("at risk by sg1")
+    tab.look("vulnerability-decided-list")
 
 
 def test_4_an_analyst_decides_a_match_in_the_review_queue(open_tab: Any) -> None:

@@ -176,6 +176,13 @@ class VulnerabilityDecision(BaseModel):
     decided_at: dt.datetime
 
 
+class VulnerabilityRecord(BaseModel):
+    happened: dt.datetime
+    indicator: str
+    detail: str
+    mentions: list[str]
+
+
 class VulnerabilityItem(BaseModel):
     entity_id: str
     label: str
@@ -197,6 +204,10 @@ class VulnerabilityItem(BaseModel):
     recorded: dt.date | None = Field(None, description="first recorded as exploited, if ever")
     decision: VulnerabilityDecision | None
     new_records_since_decision: bool
+    records: list[VulnerabilityRecord] = Field(
+        description="what the flag rests on, newest first: each indicator's record and any "
+        "record saying they were recorded as exploited (indicator 'recorded')"
+    )
 
 
 class VulnerabilityList(BaseModel):

@@ -1323,6 +1323,7 @@ class Reads:
             (done if d is not None and not new_records else agenda).append((r, d, new_records))
         chosen = (done if decided else agenda)[offset : offset + limit]
         labels = self._labels(r[0] for r, _, _ in chosen)
+        records = self._flag_records([r[0] for r, _, _ in chosen])
         items = [
             {
                 "entity_id": r[0],
@@ -1348,6 +1349,7 @@ class Reads:
                     "decided_at": d.decided_at,
                 },
                 "new_records_since_decision": new,
+                "records": records.get(r[0], []),
             }
             for r, d, new in chosen
         ]
@@ -1375,6 +1377,38 @@ class Reads:
             "items": items,
             "next": offset + limit if offset + limit < len(done if decided else agenda) else None,
         }
+
+    def _flag_records(self, entity_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per listed person, newest first: each signal the score rests on and each record
+        saying they were recorded as exploited, with its date and what it says (the rows
+        a flag rests on are all visible to the reader, or the flag is withheld)."""
+        if not entity_ids:
+            return {}
+        rows = self.con.execute(
+            """WITH listed AS (
+                   SELECT entity_id, mentions FROM vulnerability_scores
+                   WHERE entity_id IN (SELECT unnest($ids::VARCHAR[]))
+               )
+               SELECT s.entity_id, s.happened, s.indicator, s.detail, s.mentions
+               FROM vulnerability_signals s JOIN listed l USING (entity_id)
+               WHERE list_contains(l.mentions, s.mentions[1])
+               UNION ALL
+               SELECT r.entity_id, r.happened, 'recorded', r.detail, r.mentions
+               FROM vulnerability_recorded r JOIN listed l USING (entity_id)
+               ORDER BY 1, 2 DESC, 3""",
+            {"ids": entity_ids},
+        ).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for entity, happened, indicator, detail, mentions in rows:
+            out.setdefault(entity, []).append(
+                {
+                    "happened": happened,
+                    "indicator": indicator,
+                    "detail": detail,
+                    "mentions": list(mentions),
+                }
+            )
+        return out
 
     def decide_vulnerability(self, entity_id: str, decision: str, *, note: str) -> dict[str, Any]:
         """Record the meeting's decision on a person the screen flagged (at_risk,
