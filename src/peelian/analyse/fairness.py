@@ -70,6 +70,7 @@ class GroupRates:
     true_positives: int | None = None
     false_positives: int | None = None
     mean_probability: float | None = None
+    negative_score: float | None = None  # mean score of those not exploited
     ratios: dict[str, float | None] = dataclasses.field(default_factory=dict)
     intervals: dict[str, tuple[float, float] | None] = dataclasses.field(default_factory=dict)
 
@@ -134,8 +135,12 @@ def group_rates(
     reference: str,
     truth: np.ndarray | None = None,
     probability: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> list[GroupRates]:
-    """Rates per group of one characteristic; ratios to the `reference` group."""
+    """Rates per group of one characteristic; ratios to the `reference` group. With
+    `scores` and the truth, also the mean score of those not exploited (every one of
+    them counts, flagged or not: a lean shows there long before false positives are
+    many enough to show it), as the ratio `negative_score`."""
     labels = np.array(groups, dtype=object)
     out = []
     for group in sorted(set(groups), key=lambda g: (g == NOT_RECORDED, g)):
@@ -147,8 +152,18 @@ def group_rates(
             row.false_positives = int((flagged & ~truth)[mask].sum())
         if probability is not None:
             row.mean_probability = float(probability[mask].mean()) if mask.any() else None
+        if scores is not None and truth is not None and (mask & ~truth).any():
+            row.negative_score = float(scores[mask & ~truth].mean())
         out.append(row)
     ref = next((r for r in out if r.group == reference), None)
+    if scores is not None and truth is not None and ref is not None:
+        labels_ref = (labels == reference) & ~truth
+        for row in out:
+            if row is ref:
+                continue
+            m = mean_ratio(scores[(labels == row.group) & ~truth], scores[labels_ref])
+            row.ratios["negative_score"] = m.ratio if m else None
+            row.intervals["negative_score"] = m.interval if m else None
     for row in out:
         for name in RATIOS:
             mine, theirs = row.rate(name), ref.rate(name) if ref else None
@@ -169,6 +184,8 @@ def judged(row: GroupRates, name: str) -> bool:
         return False
     if name == "fnr":
         return (row.exploited or 0) >= 10
+    if name == "negative_score":
+        return row.people - (row.exploited or 0) >= MIN_GROUP
     return row.people >= MIN_GROUP
 
 
@@ -196,8 +213,6 @@ class MeanRatio:
     """Two groups' mean scores, their ratio and its 95% interval (delta method on the
     log of the ratio)."""
 
-    mean: float
-    reference_mean: float
     ratio: float
     interval: tuple[float, float]
 
@@ -215,7 +230,7 @@ def mean_ratio(scores: np.ndarray, reference: np.ndarray) -> MeanRatio | None:
         + float(reference.var(ddof=1)) / (len(reference) * b * b)
     )
     ratio = a / b
-    return MeanRatio(a, b, ratio, (ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)))
+    return MeanRatio(ratio, (ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)))
 
 
 def worst_ratio(
@@ -263,12 +278,15 @@ def markdown(rows: list[GroupRates], bounds: tuple[float, float]) -> str:
     """One table: a row per group, with rates and ratios to the reference group."""
     truth = any(r.exploited is not None for r in rows)
     prob = any(r.mean_probability is not None for r in rows)
+    negative = any(r.negative_score is not None for r in rows)
     head = ["group", "people", "flagged", "selection rate", "ratio"]
     if truth:
         head += ["exploited", "false-positive rate", "ratio", "false-negative rate", "ratio",
                  "precision"]  # fmt: skip
     if prob:
         head += ["mean predicted", "observed"] if truth else ["mean predicted"]
+    if negative:
+        head += ["mean score, not exploited", "ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
@@ -291,5 +309,11 @@ def markdown(rows: list[GroupRates], bounds: tuple[float, float]) -> str:
             cells.append(_pct(r.mean_probability))
             if truth:
                 cells.append(_pct(r.observed_rate))
+        if negative:
+            x = r.negative_score
+            cells += [
+                "–" if x is None else f"{x:.3g}",
+                ratio_text(r, "negative_score", bounds) if "negative_score" in r.ratios else "–",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
