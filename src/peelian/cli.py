@@ -217,6 +217,11 @@ def demo_cmd(
         f"`peelian eval network --hub {hub} --truth {out}/truth` the groups and county lines; "
         f"`peelian review --hub {hub}` lists uncertain pairs and `peelian explain --hub {hub} "
         "ENTITY_ID` shows how an entity was built.\n"
+        "The exploitation screen's list is the web UI's Exploitation page (safeguard_demo, "
+        f"sgsup_demo, mash_demo); its model card is in {hub}/reports, and "
+        f"`peelian eval vulnerability --hub {hub} --truth {out}/truth` writes the bias "
+        "report (a force this small holds too few exploited children to train the model: "
+        "see docs/vulnerability.md for the study force).\n"
         f'`peelian search --hub {hub} --user pc_demo --purpose "incident WM-20240105-0001" '
         '"QUERY"` searches it as the response officer (try a name and a year of birth, a '
         "plate, a postcode or words from an intelligence report; --user analyst_demo sees "
