@@ -464,6 +464,26 @@ def test_exploited_children_go_missing_after_they_are_drawn_in(force: Path) -> N
     assert not any(p["exploitation"] for p in false_leads)
 
 
+def test_intelligence_of_exploitation_comes_after_it_begins(tmp_path: Path) -> None:
+    many = tmp_path / "many.yaml"
+    many.write_text("organised_crime: {cse_victims_per_100k: 1500}\n", encoding="utf-8")
+    force = tmp_path / "f"
+    generate(small_config(settings=load_settings(many), people=3000), force)
+    since = {e["person_id"]: e["since"] for e in truth(force, "exploitation") if e["kind"] == "cse"}
+    reports = {
+        r["intel_ref"]: r for r in read_jsonl(force / "sources/intelligence/intel_reports.jsonl")
+    }
+    mentions = pq.read_table(force / "truth/mentions.parquet").to_pylist()
+    seen = 0
+    for m in mentions:
+        report = reports.get(m["record_id"]) if m["source"] == "intelligence" else None
+        if report and m["entity_id"] in since and "older male" in report["report_text"]:
+            created = dt.date.fromisoformat(report["created"][:10])
+            assert created >= since[m["entity_id"]], (m["record_id"], m["entity_id"])
+            seen += 1
+    assert seen, "the test force has reports of sexual exploitation"
+
+
 @pytest.mark.parametrize("months", [1])
 def test_a_one_month_force_still_has_every_source(tmp_path: Path, months: int) -> None:
     generate(small_config(people=800, months=months), tmp_path / "f")

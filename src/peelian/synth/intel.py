@@ -110,7 +110,10 @@ class Intelligence:
         targeted = min(len(kinds) * 3, total // 2)
         for _ in range(targeted):
             kind, arg = rng.choice(kinds)
-            jobs.append((start + rng.randrange(end - start), kind, arg))
+            # a report of sexual exploitation comes after it begins (runners are named
+            # only once drawn in, in the line reports)
+            first = min(max(start, arg.since), end - 1) if kind == "cse" else start
+            jobs.append((first + rng.randrange(end - first), kind, arg))
         for _ in range(max(0, total - targeted)):
             jobs.append(
                 (
