@@ -1307,7 +1307,7 @@ class Reads:
             f"""SELECT entity_id, age, points, probability, reasons, model_reasons,
                        first_flagged, model_first_flagged, recorded, last_signal, as_of,
                        points_mitigated, probability_mitigated, mitigated, points_as_is,
-                       probability_as_is
+                       probability_as_is, last_loaded
             FROM vulnerability_scores WHERE population = $p AND {flagged}
             ORDER BY {rank}, entity_id""",
             {"p": population},
@@ -1319,7 +1319,8 @@ class Reads:
             if r[0] in hidden:
                 continue
             d = standing.get(r[0])
-            new_records = d is not None and r[9] is not None and r[9] > d.decided_at
+            # records loaded after the decision (whenever they say things happened)
+            new_records = d is not None and r[16] is not None and r[16] > d.decided_at
             (done if d is not None and not new_records else agenda).append((r, d, new_records))
         chosen = (done if decided else agenda)[offset : offset + limit]
         labels = self._labels(r[0] for r, _, _ in chosen)
@@ -1418,7 +1419,8 @@ class Reads:
         if not self.hub.has_table("vulnerability_scores"):
             raise Problem(503, "the hub has no vulnerability screen yet; run `peelian analyse`")
         listed = self.con.execute(
-            "SELECT entity_id FROM vulnerability_scores WHERE entity_id = $e",
+            """SELECT entity_id FROM vulnerability_scores
+            WHERE entity_id = $e AND (points_flagged OR coalesce(model_flagged, false))""",
             {"e": entity_id},
         ).fetchall()
         if not listed or entity_id in self._hidden("vulnerability_scores", "entity_id"):
