@@ -115,8 +115,8 @@ class GroupRates:
 
 def ratio_interval(a: int, n: int, b: int, m: int) -> tuple[float, float] | None:
     """95% interval of the ratio of two rates a/n over b/m (Katz's log method; half a
-    person added to each count when a numerator is zero)."""
-    if n <= 0 or m <= 0:
+    person added to each count when one numerator is zero); None when both are zero."""
+    if n <= 0 or m <= 0 or (a == 0 and b == 0):  # none in either: nothing to compare
         return None
     half = 0.5 if a == 0 or b == 0 else 0.0
     x, y, nx, ny = a + half, b + half, n + half, m + half
@@ -238,16 +238,18 @@ def worst_ratio(
 ) -> GroupRates | None:
     """The judged group whose ratio is furthest from 1 (on a log scale), disparities
     first."""
-    known = [r for r in rows if verdict(r, name, bounds) and r.ratios.get(name) is not None]
+    known = [r for r in rows if verdict(r, name, bounds)]
     if not known:
         return None
-    return max(
-        known,
-        key=lambda r: (
-            verdict(r, name, bounds) == DISPARITY,
-            abs(math.log(max(r.ratios[name] or 0.0, 1e-9))),
-        ),
-    )
+
+    def distance(r: GroupRates) -> float:
+        x = r.ratios.get(name)
+        if x is None:  # none in the reference group: the middle of the interval
+            lo, hi = r.intervals[name] or (1.0, 1.0)
+            x = math.sqrt(lo * hi)
+        return abs(math.log(max(x, 1e-9)))
+
+    return max(known, key=lambda r: (verdict(r, name, bounds) == DISPARITY, distance(r)))
 
 
 def _pct(x: float | None) -> str:
@@ -259,18 +261,23 @@ MARKS = {DISPARITY: " ⚠", PARITY: " ✓", UNCLEAR: " ?"}
 
 def ratio_text(row: GroupRates | None, name: str, bounds: tuple[float, float]) -> str:
     """'2.00 ? (0.95-4.21)': a ratio, its verdict's mark and its 95% interval."""
-    x = row.ratios.get(name) if row else None
-    if row is None or x is None:
+    if row is None:
         return "–"
-    ci = row.intervals.get(name)
+    x, ci = row.ratios.get(name), row.intervals.get(name)
+    if x is None and ci is None:
+        return "–"
     mark = MARKS.get(verdict(row, name, bounds) or "", "")
-    return f"{x:.2f}{mark}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+    # none at all in the group, or none in the reference group (no ratio): the interval
+    # (half a person added to each count) is the information
+    point = "–" if x is None else "none" if x == 0 else f"{x:.2f}"
+    return f"{point}{mark}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
 
 
 LEGEND = (
     "Ratios to the reference group with their 95% intervals: ⚠ a disparity (the whole "
     "interval outside {lo}-{hi}), ✓ parity (the whole interval inside), ? too few to tell; "
-    "no mark: the reference group, or a group too small to judge."
+    "no mark: the reference group, or a group too small to judge; none: nobody in the "
+    "group (its interval still shows how large a ratio so small a group allows)."
 )
 
 

@@ -96,7 +96,9 @@ def model_card(
         out += [
             f"**Trained model: not trained this run.** It needs at least "
             f"{s.model.min_positives} children recorded as exploited (or decided at risk); "
-            f"the hub holds {len(hub.recorded)}. The points screen stands alone.",
+            f"the hub holds {len(hub.recorded)} people recorded as exploited, children and "
+            "adults, of whom fewer were children with a date of birth when recorded. The "
+            "points screen stands alone.",
             "",
         ]
     else:
