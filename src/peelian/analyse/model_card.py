@@ -122,6 +122,9 @@ def model_card(
             ),
             f"| intercept | {model.intercept:+.3f} |",
             "",
+            f"Calibration multiplies these log-odds by {model.scale:.2f} (the reasons shown "
+            "with each flag use the calibrated figures).",
+            "",
         ]
     out += _selection(hub, s, scored, pool, models)
     names = [n for n in CHILD_INDICATORS if s.rule(n).proxy]
