@@ -1424,7 +1424,7 @@ class Reads:
             {"e": entity_id},
         ).fetchall()
         if not listed or entity_id in self._hidden("vulnerability_scores", "entity_id"):
-            raise not_found(entity_id[:200])
+            raise self._not_found(entity_id, f"entity:{entity_id}")  # the attempt is audited
         try:
             d = self.state.add_vulnerability_decision(
                 entity_id, decision, by=self.principal.username, note=note
