@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,14 +17,6 @@ from peelian.cli import app
 from peelian.hub import Hub
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def con(resolved: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The analysed small force, read only."""
-    connection = duckdb.connect(str(resolved / "hub.duckdb"), read_only=True)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture(scope="module")

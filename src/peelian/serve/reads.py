@@ -1305,9 +1305,9 @@ class Reads:
         )
         rows = self.con.execute(
             f"""SELECT entity_id, age, points, probability, reasons, model_reasons,
-                       first_flagged, model_first_flagged, recorded, last_signal, as_of,
-                       points_mitigated, probability_mitigated, mitigated, points_as_is,
-                       probability_as_is, last_loaded
+                       first_flagged, model_first_flagged, recorded, points_mitigated,
+                       probability_mitigated, mitigated, points_as_is, probability_as_is,
+                       last_loaded
             FROM vulnerability_scores WHERE population = $p AND {flagged}
             ORDER BY {rank}, entity_id""",
             {"p": population},
@@ -1320,7 +1320,7 @@ class Reads:
                 continue
             d = standing.get(r[0])
             # records loaded after the decision (whenever they say things happened)
-            new_records = d is not None and r[16] is not None and r[16] > d.decided_at
+            new_records = d is not None and r[14] is not None and r[14] > d.decided_at
             (done if d is not None and not new_records else agenda).append((r, d, new_records))
         chosen = (done if decided else agenda)[offset : offset + limit]
         labels = self._labels(r[0] for r, _, _ in chosen)
@@ -1332,11 +1332,11 @@ class Reads:
                 "age": r[1],
                 "points": r[2],
                 "probability": r[3],
-                "points_mitigated": r[11],
-                "probability_mitigated": r[12],
-                "mitigated": r[13],
-                "points_as_is": r[14],
-                "probability_as_is": r[15],
+                "points_mitigated": r[9],
+                "probability_mitigated": r[10],
+                "mitigated": r[11],
+                "points_as_is": r[12],
+                "probability_as_is": r[13],
                 "reasons": list(r[4] or []),
                 "model_reasons": list(r[5] or []),
                 "first_flagged": r[6] if scorer == "points" else r[7],
