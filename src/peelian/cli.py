@@ -179,7 +179,7 @@ def demo_cmd(
     port: Annotated[int, typer.Option("--port", help="Port for the web UI.")] = 8000,
 ) -> None:
     """Build a small synthetic force, run every stage that exists so far (generate,
-    ingest, resolve, analyse, index), make demo accounts and serve the web UI on localhost.
+    ingest, resolve, extract, analyse, index), make demo accounts and serve the web UI on localhost.
 
     Example:
 
@@ -192,12 +192,12 @@ def demo_cmd(
     from peelian.cli_resolve import _run_resolve
 
     _run_resolve(hub, None, None, None, None, False)
-    from peelian.cli_analyse import _run_analyse
-
-    _run_analyse(hub, False, population=out / "sources" / "geography" / "population.csv")
     from peelian.cli_text import _run_extract
 
     _run_extract(hub, False)
+    from peelian.cli_analyse import _run_analyse
+
+    _run_analyse(hub, False, population=out / "sources" / "geography" / "population.csv")
     from peelian.cli_search import _run_index
 
     _run_index(hub, False)
@@ -207,7 +207,7 @@ def demo_cmd(
     out_console.print(f"\n[bold]Demo accounts[/bold] (also in {accounts}):")
     out_console.print(accounts.read_text(encoding="utf-8"), highlight=False)
     out_console.print(
-        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, analyse, extract, "
+        "\n[bold]Stages available so far:[/bold] generate, ingest, resolve, extract, analyse, "
         "index.\n"
         f"Sources are in {out}/sources, their mappings in {out}/mappings and the ground truth "
         f"in {out}/truth (see docs/synthetic-force.md).\n"

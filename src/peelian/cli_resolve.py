@@ -180,10 +180,9 @@ def refresh_cmd(
     state: StateOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
-    """Ingest the sources, resolve, analyse (the entity graph, groups, county lines, the
-    vulnerability screen, KPIs),
-    extract the documents' text, then build the search index and switch to it: what runs
-    several times a day.
+    """Ingest the sources, resolve, extract the documents' text (what it names joins the
+    entities), analyse (the entity graph, groups, county lines, the vulnerability screen,
+    KPIs), then build the search index and switch to it: what runs several times a day.
 
     Example:
 
@@ -195,8 +194,8 @@ def refresh_cmd(
 
     _run_ingest(hub, mappings, 50_000, quiet)
     _run_resolve(hub, state, None, None, None, quiet)
-    _run_analyse(hub, quiet, state=state)
     _run_extract(hub, quiet)
+    _run_analyse(hub, quiet, state=state)
     _run_index(hub, quiet)
 
 

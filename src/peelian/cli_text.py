@@ -58,6 +58,12 @@ def _run_extract(hub_path: Path, quiet: bool) -> None:
             ("stated relations", summary.relations),
         ):
             table.add_row(name, f"{value:,}")
+        if summary.hub is not None:
+            for entity_type, n in sorted(summary.hub.attached.items()):
+                table.add_row(f"joined to a {entity_type} entity", f"{n:,}")
+            table.add_row(
+                "stated relations and names linked to their document", f"{summary.hub.links:,}"
+            )
         table.add_row("documents per second", f"{summary.per_second:,.0f}")
         out_console.print(table)
 

@@ -122,6 +122,49 @@ CREATE TABLE IF NOT EXISTS dq_fields (
 KIND_TABLES = ("person", "vehicle", "phone", "place", "organisation", "event")
 MENTION_TABLES = ("mentions", *KIND_TABLES, "documents", "field_flags")
 
+# What `peelian extract` finds in documents (people, phones, plates, addresses named in
+# intelligence reports and narratives) is kept as mentions of this source: one source row
+# per document, with the document's security label, rebuilt by every extract run. No
+# mapping may take the name (sources/mapping.py).
+TEXT_SOURCE = "text"
+
+
+def drop_text_mentions(con: duckdb.DuckDBPyConnection, *, stale_only: bool = False) -> int:
+    """Remove the mentions extracted from documents, with their links, source rows and
+    entity memberships: all of them, or (`stale_only`) those whose document is no longer
+    a live mention of the hub. Returns how many documents' rows were removed."""
+    if not has_table(con, "source_rows"):
+        return 0
+    stale = (
+        " AND row_id NOT IN (SELECT mention_id FROM mentions"
+        f" WHERE deleted_at IS NULL AND source <> '{TEXT_SOURCE}')"
+        if stale_only
+        else ""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE t_text_gone AS SELECT row_id FROM source_rows"
+        f" WHERE source = '{TEXT_SOURCE}'{stale}"
+    )
+    gone = int(con.execute("SELECT count(*) FROM t_text_gone").fetchall()[0][0])
+    if gone:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE t_text_mentions AS SELECT mention_id FROM mentions"
+            f" WHERE source = '{TEXT_SOURCE}' AND row_id IN (SELECT row_id FROM t_text_gone)"
+        )
+        members = ("entity_membership",) if has_table(con, "entity_membership") else ()
+        for table in (*KIND_TABLES, "documents", "field_flags", *members, "mentions"):
+            con.execute(
+                f"DELETE FROM {table} WHERE mention_id IN (SELECT mention_id FROM t_text_mentions)"
+            )
+        for table in ("links", "source_rows"):
+            con.execute(
+                f"DELETE FROM {table} WHERE source = '{TEXT_SOURCE}'"
+                " AND row_id IN (SELECT row_id FROM t_text_gone)"
+            )
+        con.execute("DROP TABLE t_text_mentions")
+    con.execute("DROP TABLE t_text_gone")
+    return gone
+
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Does the hub on `con` have table `name` (not a temporary one)?"""

@@ -755,3 +755,14 @@ def test_a_preset_names_every_column_of_a_real_file_and_no_other(preset: str) ->
         header = set(next(csv.reader(f)))
     mapping = load_mapping(PRESETS_DIR / f"{preset}.yaml")
     assert columns_named({k: v for k, v in mapping.data.items() if k != "reader"}) == header
+
+
+def test_the_source_name_of_extracted_text_is_reserved(tmp_path: Path) -> None:
+    text = (SYNTH / "crime.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "text.yaml"
+    path.write_text(text.replace("  name: crime\n", "  name: text\n", 1), encoding="utf-8")
+    with pytest.raises(MappingError) as caught:
+        load_mapping(path)
+    message = str(caught.value)
+    assert f"text.yaml line {line_of(path, 'name: text')}," in message
+    assert "reserved for the facts Peelian extracts from documents" in message

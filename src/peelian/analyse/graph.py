@@ -13,10 +13,14 @@
 Relations:
 
 - a link of one record between two entities: `has_phone`, `owns`, `uses`,
-  `lives_at`, `called` (one row per call or text), ... (the link type, lower case);
+  `lives_at`, `called` (one row per call or text), ... (the link type, lower case),
+  including what a document states (`partner_of`, `family_of`, `associate_of`,
+  `supplies`, `runs_line`, `staying_at`...: text/mentions.py);
 - parties to one event: `co_offending` (two suspects or arrested persons of one
   crime), `victim_offender` (a = the suspect), `named_together` (two subjects of an
-  intelligence report), otherwise the event type (`incident`, `stop_search`...);
+  intelligence report), `named_in_text` (one of the two is not a party on the record but
+  named in its text: `peelian extract`), otherwise the event type (`incident`,
+  `stop_search`...);
 - `arrested_together`: two custody records naming the same crime reference;
 - `lives_with`: two people recorded at the same address within a year of each other
   (addresses with more than `MAX_HOUSEHOLD` people are left to the modern-slavery
@@ -109,6 +113,7 @@ _STEPS = (
                   AND y.role IN ({_quoted(VICTIM_ROLES)}) THEN 'victim_offender'
              WHEN x.event_type = 'intelligence_report' AND x.role = 'subject'
                   AND y.role = 'subject' THEN 'named_together'
+             WHEN x.role = 'mentioned' OR y.role = 'mentioned' THEN 'named_in_text'
              ELSE x.event_type END,
            x.entity_id, y.entity_id, x.entity_type, y.entity_type, x.happened,
            x.mention_id, x.event_mention, y.mention_id

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from peelian.hub import TEXT_SOURCE
+
 # Identifier schemes a person holds at most one value of: two different valid
 # values mean two different people (or a data error, which goes to review).
 SINGLE_VALUED_SCHEMES = (
@@ -40,7 +42,9 @@ GROUP BY ALL
 PERSON_FEATURES = """
 CREATE OR REPLACE TEMP TABLE person_features AS
 WITH live AS (
-    SELECT mention_id, source FROM mentions WHERE kind = 'person' AND deleted_at IS NULL
+    -- names found in documents are linked by `peelian extract`, not matched here
+    SELECT mention_id, source FROM mentions
+    WHERE kind = 'person' AND deleted_at IS NULL AND source <> '{text}'
 ),
 linked_phones AS (
     SELECT l.from_mention AS mention_id, list(DISTINCT ph.number) AS phones
@@ -90,7 +94,7 @@ LEFT JOIN linked_phones ph USING (mention_id)
 LEFT JOIN linked_places lp USING (mention_id)
 LEFT JOIN person_ids ids USING (mention_id)
 WHERE p.surname_std IS NOT NULL OR p.first_name_std IS NOT NULL
-"""
+""".replace("{text}", TEXT_SOURCE)
 
 
 def build_person_features(con: duckdb.DuckDBPyConnection) -> int:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from peelian.hub import Hub
+from peelian.hub import TEXT_SOURCE, Hub, drop_text_mentions
 from peelian.resolve.cluster import SHARED_ID, Name, Traits, cluster, names_compatible
 from peelian.resolve.entities import TABLES as ENTITY_TABLES
 from peelian.resolve.entities import assign_ids, golden_records
@@ -126,6 +126,8 @@ def resolve(
         removed = apply_disposals(con, disposals)
         say(f"disposals: {len(disposals):,} records disposed of, {removed:,} source rows removed")
     con.execute(f"SET memory_limit = '{RESOLVE_MEMORY_LIMIT}'")
+    # facts extracted from documents since deleted or disposed of go with them
+    drop_text_mentions(con, stale_only=True)
     con.execute(ENTITY_TABLES)
     con.execute(RESOLVE_TABLES)
     phases: list[Phase] = []
@@ -293,8 +295,9 @@ def _cluster_people(
            LEFT JOIN person_features f ON f.unique_id = p.mention_id
            LEFT JOIN person_ids ids USING (mention_id)
            LEFT JOIN sources s ON s.source = m.source
-           WHERE m.deleted_at IS NULL
-           ORDER BY p.mention_id"""
+           WHERE m.deleted_at IS NULL AND m.source <> $text
+           ORDER BY p.mention_id""",
+        params={"text": TEXT_SOURCE},
     ).to_arrow_table()
     mention_ids: list[str] = nodes.column("mention_id").to_pylist()
     index = {m: i for i, m in enumerate(mention_ids)}
@@ -505,37 +508,50 @@ def _entity_mentions(con: duckdb.DuckDBPyConnection, refs: list[str]) -> dict[st
 
 # ------------------------------------------------------------------ objects and places
 
+# How each kind of object or place is clustered: (hub table, condition, cluster key).
 # A phone is its number (E.164), in the numbering plan's allocated ranges or not: call
 # records carry exact numbers, and a burner outside the allocated ranges is still one
 # line (clustering only valid numbers split such a deal line into one entity per call).
-KEY_CLUSTERS = """
-CREATE OR REPLACE TEMP TABLE new_membership AS
-WITH live AS (SELECT mention_id FROM mentions WHERE deleted_at IS NULL)
-SELECT mention_id, 'person' AS entity_type, cluster_key FROM person_clusters
-UNION ALL
-SELECT mention_id, 'vehicle', coalesce('vrm:' || vrm_key, 'mention:' || mention_id)
-FROM vehicle JOIN live USING (mention_id)
-UNION ALL
-SELECT mention_id, 'phone',
-       coalesce('number:' || number, 'imei:' || imei, 'mention:' || mention_id)
-FROM phone JOIN live USING (mention_id)
-UNION ALL
-SELECT mention_id, 'address',
-       coalesce(CASE WHEN house_number IS NOT NULL AND postcode IS NOT NULL
-                     THEN 'house:' || postcode || '|' || coalesce(flat, '') || '|' || house_number
-                END,
-                'key:' || address_key, 'mention:' || mention_id)
-FROM place JOIN live USING (mention_id) WHERE kind = 'address'
-UNION ALL
-SELECT mention_id, 'location',
-       coalesce('ref:' || reference,
-                'point:' || printf('%.4f,%.4f', lat, lon),
-                'text:' || upper(trim(text)), 'mention:' || mention_id)
-FROM place JOIN live USING (mention_id) WHERE kind = 'location'
-UNION ALL
-SELECT mention_id, 'organisation', coalesce('name:' || name_std, 'mention:' || mention_id)
-FROM organisation JOIN live USING (mention_id)
-"""
+# What documents name (the `text` source) is left out: `peelian extract` attaches it to
+# these entities by the same keys (text/mentions.py).
+OBJECT_KEYS: dict[str, tuple[str, str, str]] = {
+    "vehicle": ("vehicle", "TRUE", "coalesce('vrm:' || vrm_key, 'mention:' || mention_id)"),
+    "phone": (
+        "phone",
+        "TRUE",
+        "coalesce('number:' || number, 'imei:' || imei, 'mention:' || mention_id)",
+    ),
+    "address": (
+        "place",
+        "kind = 'address'",
+        "coalesce(CASE WHEN house_number IS NOT NULL AND postcode IS NOT NULL"
+        " THEN 'house:' || postcode || '|' || coalesce(flat, '') || '|' || house_number END,"
+        " 'key:' || address_key, 'mention:' || mention_id)",
+    ),
+    "location": (
+        "place",
+        "kind = 'location'",
+        "coalesce('ref:' || reference, 'point:' || printf('%.4f,%.4f', lat, lon),"
+        " 'text:' || upper(trim(text)), 'mention:' || mention_id)",
+    ),
+    "organisation": (
+        "organisation",
+        "TRUE",
+        "coalesce('name:' || name_std, 'mention:' || mention_id)",
+    ),
+}
+
+KEY_CLUSTERS = (
+    "CREATE OR REPLACE TEMP TABLE new_membership AS\n"
+    "WITH live AS (SELECT mention_id FROM mentions"
+    f" WHERE deleted_at IS NULL AND source <> '{TEXT_SOURCE}')\n"
+    "SELECT mention_id, 'person' AS entity_type, cluster_key FROM person_clusters"
+    + "".join(
+        f"\nUNION ALL SELECT mention_id, '{entity_type}', {key}"
+        f" FROM {table} JOIN live USING (mention_id) WHERE {where}"
+        for entity_type, (table, where, key) in OBJECT_KEYS.items()
+    )
+)
 
 
 def _write_edges_and_review(

@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
+from peelian.hub import TEXT_SOURCE
 from peelian.reference import code_table, code_table_names
 
 FORMAT = "peelian-mapping/1"
@@ -871,6 +872,12 @@ class _Checker:
 
     def check_source(self) -> None:
         name = self.data["source"]["name"]
+        if name == TEXT_SOURCE:
+            self.fail(
+                ("source", "name"),
+                f"'{TEXT_SOURCE}' is reserved for the facts Peelian extracts from documents "
+                "(`peelian extract`); give the source another name",
+            )
         if name != self.path.stem:
             self.fail(
                 ("source", "name"),

@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from peelian.hub import TEXT_SOURCE
 from peelian.text.batch import span_row
 from peelian.text.extract import Extractor
 from peelian.text.known import KnownPerson
@@ -49,6 +51,7 @@ from peelian.text.link import (
     link_mentions,
     parse_mention,
 )
+from peelian.text.mentions import TextMentionSummary, write_text_mentions
 
 BATCH = 2_000
 MAX_SENTENCE = 320
@@ -68,7 +71,13 @@ CREATE OR REPLACE TABLE text_relations (
 );
 """
 
-_KNOWN_SQL = """
+# Known people are what the records say: values only documents gave (the `text`
+# source, written by the last run) are left out, so a run does not feed on its own output.
+_KNOWN_SQL = f"""
+WITH recorded AS (
+    SELECT * FROM golden_values
+    WHERE entity_type = 'person' AND len(list_filter(sources, lambda s: s <> '{TEXT_SOURCE}')) > 0
+)
 SELECT entity_id,
        any_value(value) FILTER (WHERE field = 'forenames' AND chosen),
        any_value(value) FILTER (WHERE field = 'surname' AND chosen),
@@ -76,28 +85,33 @@ SELECT entity_id,
        list(DISTINCT value) FILTER (WHERE field = 'phone'),
        list(DISTINCT value) FILTER (WHERE field = 'postcode'),
        list(DISTINCT value) FILTER (WHERE field = 'address')
-FROM golden_values WHERE entity_type = 'person'
+FROM recorded
 GROUP BY entity_id
 """
 # aliases and street names, from every record of the person
-_ALIASES_SQL = """
+_ALIASES_SQL = f"""
 SELECT em.entity_id, list(DISTINCT a)
-FROM entity_membership em JOIN person p ON p.mention_id = em.mention_id,
+FROM entity_membership em JOIN person p ON p.mention_id = em.mention_id
+     JOIN mentions m ON m.mention_id = em.mention_id AND m.source <> '{TEXT_SOURCE}',
      unnest(list_concat(coalesce(p.aliases, []), [p.street_name])) AS t(a)
 WHERE em.entity_type = 'person' AND a IS NOT NULL AND trim(a) <> ''
 GROUP BY 1
 """
-# plates of the vehicles a person owns or uses (the entity graph's edges)
-_VRMS_SQL = """
+# plates of the vehicles a person owns or uses, by the records' links
+_VRMS_SQL = f"""
 WITH held AS (
-    SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
-           CASE WHEN a_type = 'person' THEN b ELSE a END AS vehicle
-    FROM graph_edges
-    WHERE relation IN ('owns', 'uses', 'keeper_of', 'drives')
-      AND ((a_type = 'person' AND b_type = 'vehicle') OR (a_type = 'vehicle' AND b_type = 'person'))
+    SELECT from_mention AS a, to_mention AS b FROM links
+    WHERE deleted_at IS NULL AND source <> '{TEXT_SOURCE}'
+      AND type IN ('OWNS', 'USES', 'KEEPER_OF', 'DRIVES')
+),
+pairs AS (
+    SELECT p.entity_id AS person, v.entity_id AS vehicle
+    FROM (SELECT a, b FROM held UNION ALL SELECT b, a FROM held) h
+    JOIN entity_membership p ON p.mention_id = h.a AND p.entity_type = 'person'
+    JOIN entity_membership v ON v.mention_id = h.b AND v.entity_type = 'vehicle'
 )
 SELECT h.person, list(DISTINCT g.value)
-FROM held h JOIN golden_values g ON g.entity_id = h.vehicle AND g.field = 'vrm'
+FROM pairs h JOIN golden_values g ON g.entity_id = h.vehicle AND g.field = 'vrm'
 GROUP BY 1
 """
 
@@ -110,6 +124,7 @@ class ExtractSummary:
     relations: int
     known_people: int
     seconds: float
+    hub: TextMentionSummary | None = None  # what became mentions of the hub
 
     @property
     def per_second(self) -> float:
@@ -243,8 +258,10 @@ def extract_hub(
             con.unregister("t_rel")
         if progress is not None:
             progress(documents)
+    run_id = f"extract-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    written = write_text_mentions(con, run_id)
     return ExtractSummary(
-        documents, mentions, linked, relations, len(people), time.perf_counter() - began
+        documents, mentions, linked, relations, len(people), time.perf_counter() - began, written
     )
 
 
