@@ -33,7 +33,7 @@ ThresholdOption = Annotated[
 
 
 def _run_extract(hub_path: Path, quiet: bool) -> None:
-    from peelian.hub import has_table
+    from peelian.hub import HubError, has_table
     from peelian.text.hub import extract_hub
 
     with _open_hub(hub_path) as hub:
@@ -43,6 +43,9 @@ def _run_extract(hub_path: Path, quiet: bool) -> None:
         try:
             summary = extract_hub(hub.con)
             hub.con.execute("COMMIT")
+        except HubError as exc:
+            hub.con.execute("ROLLBACK")
+            raise _fail(f"{hub_path}: {exc}") from exc
         except BaseException:
             hub.con.execute("ROLLBACK")
             raise
@@ -60,7 +63,8 @@ def _run_extract(hub_path: Path, quiet: bool) -> None:
             table.add_row(name, f"{value:,}")
         if summary.hub is not None:
             for entity_type, n in sorted(summary.hub.attached.items()):
-                table.add_row(f"joined to a {entity_type} entity", f"{n:,}")
+                name = entity_type if " " in entity_type else f"joined to {entity_type} entities"
+                table.add_row(name, f"{n:,}")
             table.add_row(
                 "stated relations and names linked to their document", f"{summary.hub.links:,}"
             )

@@ -132,18 +132,28 @@ TEXT_SOURCE = "text"
 def drop_text_mentions(con: duckdb.DuckDBPyConnection, *, stale_only: bool = False) -> int:
     """Remove the mentions extracted from documents, with their links, source rows and
     entity memberships: all of them, or (`stale_only`) those whose document is no longer
-    a live mention of the hub. Returns how many documents' rows were removed."""
+    live or was re-ingested since (changed or re-marked: the copy of its label would be
+    out of date). Run by every ingest and resolve. Returns how many documents' rows were
+    removed."""
     if not has_table(con, "source_rows"):
         return 0
-    stale = (
-        " AND row_id NOT IN (SELECT mention_id FROM mentions"
-        f" WHERE deleted_at IS NULL AND source <> '{TEXT_SOURCE}')"
-        if stale_only
-        else ""
-    )
+    # stale: the document is no longer live, or its record was re-ingested (changed,
+    # re-marked) after the extract that read it
+    stale = f"""
+        AND row_id NOT IN (
+            SELECT d.mention_id FROM mentions d
+            JOIN source_rows r ON r.source = d.source AND r.row_id = d.row_id
+                 AND r.deleted_at IS NULL
+            JOIN source_rows t ON t.source = '{TEXT_SOURCE}' AND t.row_id = d.mention_id
+            WHERE d.deleted_at IS NULL AND d.source <> '{TEXT_SOURCE}'
+              AND r.ingested_at <= t.ingested_at
+              AND r.marking IS NOT DISTINCT FROM t.marking
+              AND r.compartment IS NOT DISTINCT FROM t.compartment
+              AND r.handling IS NOT DISTINCT FROM t.handling
+              AND r.sharing_roles IS NOT DISTINCT FROM t.sharing_roles)"""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_text_gone AS SELECT row_id FROM source_rows"
-        f" WHERE source = '{TEXT_SOURCE}'{stale}"
+        f" WHERE source = '{TEXT_SOURCE}'{stale if stale_only else ''}"
     )
     gone = int(con.execute("SELECT count(*) FROM t_text_gone").fetchall()[0][0])
     if gone:

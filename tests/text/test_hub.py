@@ -113,6 +113,22 @@ def test_linked_names_and_known_objects_join_their_entities(extracted: Path) -> 
                     GROUP BY 1"""
             ).fetchall()
         )
+        # a document open to more readers than an entity's records joins it only when
+        # the entity is a party to the document's own record
+        leaks = _one(
+            hub,
+            f"""SELECT count(*) FROM entity_membership e
+                JOIN mentions m USING (mention_id)
+                JOIN source_rows d ON d.source = m.source AND d.row_id = m.row_id
+                JOIN text_mentions t ON t.document || '#t' || t.span = e.mention_id
+                WHERE m.source = '{TEXT_SOURCE}' AND coalesce(t.rule, '') <> 'record'
+                  AND coalesce(trim(d.compartment), '') = ''
+                  AND EXISTS (
+                    SELECT 1 FROM entity_membership o JOIN mentions om USING (mention_id)
+                    JOIN source_rows r ON r.source = om.source AND r.row_id = om.row_id
+                    WHERE o.entity_id = e.entity_id AND om.source <> '{TEXT_SOURCE}'
+                      AND trim(r.compartment) <> '')""",
+        )
         # nothing found only in documents makes an entity
         text_only = _one(
             hub,
@@ -137,6 +153,7 @@ def test_linked_names_and_known_objects_join_their_entities(extracted: Path) -> 
     assert {"phone", "vehicle", "place"} <= set(kinds)
     assert linked > 100
     assert misplaced == 0
+    assert leaks == 0
     assert attached.get("phone", 0) > 0
     assert attached.get("vehicle", 0) > 0
     assert attached.get("address", 0) > 0
@@ -194,7 +211,7 @@ def test_stated_relations_and_names_in_text_reach_the_graph(
             hub,
             f"""SELECT count(*) FROM graph_evidence g
                 JOIN mentions a ON a.mention_id = g.m_a JOIN mentions b ON b.mention_id = g.m_b
-                WHERE g.relation IN ('named_in_text', 'associate_of', 'partner_of')
+                WHERE g.relation IN ('named_in_text', 'stated_associate_of', 'stated_partner_of')
                   AND a.source = '{TEXT_SOURCE}' AND b.source = '{TEXT_SOURCE}'
                   AND a.record_id <> b.record_id""",
         )
@@ -239,8 +256,18 @@ def test_refreshing_keeps_entity_ids_and_puts_the_text_back(
             f"""SELECT count(*) FROM mentions WHERE source = '{TEXT_SOURCE}'
                 AND record_id = '{document}'""",
         )
+        # ...and one re-marked by an ingest, since the copy of its label is out of date
+        other = _one(hub, f"SELECT min(row_id) FROM source_rows WHERE source = '{TEXT_SOURCE}'")
+        hub.con.execute(
+            """UPDATE source_rows SET compartment = 'OP NEW', ingested_at = now()
+               FROM mentions d WHERE d.mention_id = $d AND source_rows.source = d.source
+                 AND source_rows.row_id = d.row_id""",
+            {"d": other},
+        )
+        remarked = drop_text_mentions(hub.con, stale_only=True)
     assert after_resolve == 0
     assert after == before
     assert dict(history) == {}
     assert removed == 1
     assert left == 0
+    assert remarked == 1

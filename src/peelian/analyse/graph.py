@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import duckdb
 
+from peelian.hub import TEXT_SOURCE
+
 # Roles in which a person is at an event for work, not as a party to it: officers
 # attend hundreds of events, and joining everyone they met would say nothing.
 STAFF_ROLES = ("officer", "attending_officer", "arresting_officer", "author", "referrer")
@@ -48,6 +50,10 @@ VICTIM_ROLES = ("victim",)
 # Link types that join mentions to events or places of events, not entities to entities.
 EVENT_LINKS = ("PARTY_TO", "INVOLVED_IN", "LINKED_TO", "OCCURRED_AT", "SEEN_AT", "FOUND_AT")
 MAX_HOUSEHOLD = 12
+# Relations a document states (text/mentions.py) are kept apart from the records' own:
+# `stated_has_phone`, `stated_uses`, `stated_partner_of`... They are intelligence, so
+# the network counts them for centralities and never for finding groups.
+STATED = "stated_"
 LIVES_WITH_DAYS = 365
 CONVOY_SECONDS = 120
 CONVOY_DAYS = 3
@@ -96,7 +102,9 @@ _STEPS = (
       AND ev.event_type NOT IN ({_quoted(BULK_EVENTS)})""",
     # a link of one record between two entities (not through an event, no places of events)
     f"""INSERT INTO graph_evidence
-    SELECT lower(l.type), fa.entity_id, fb.entity_id, fa.entity_type, fb.entity_type,
+    SELECT CASE WHEN l.source = '{TEXT_SOURCE}' THEN '{STATED}' || lower(l.type)
+                ELSE lower(l.type) END,
+           fa.entity_id, fb.entity_id, fa.entity_type, fb.entity_type,
            coalesce(l.start, fa.occurred), l.from_mention, l.from_mention, l.to_mention
     FROM g_live_links l
     JOIN g_mentions fa ON fa.mention_id = l.from_mention
@@ -146,7 +154,7 @@ _STEPS = (
         FROM g_live_links l
         JOIN g_mentions p ON p.mention_id = l.from_mention AND p.entity_type = 'person'
         JOIN g_mentions ad ON ad.mention_id = l.to_mention AND ad.entity_type = 'address'
-        WHERE l.type = 'LIVES_AT'
+        WHERE l.type = 'LIVES_AT' AND l.source <> '{TEXT_SOURCE}'
     ),
     households AS (
         SELECT address FROM residents GROUP BY address

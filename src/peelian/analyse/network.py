@@ -36,7 +36,7 @@ from typing import Any
 
 import duckdb
 
-from peelian.analyse.graph import OFFENDER_ROLES
+from peelian.analyse.graph import OFFENDER_ROLES, STATED
 from peelian.reference import read_table
 
 # People sharing a phone or vehicle with more people than this are not joined through
@@ -88,6 +88,7 @@ SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
 FROM graph_edges
 WHERE (a_type = 'person') <> (b_type = 'person')
   AND (a_type IN ('phone', 'vehicle') OR b_type IN ('phone', 'vehicle'))
+  AND NOT starts_with(relation, '{STATED}')
 GROUP BY ALL;
 CREATE OR REPLACE TEMP TABLE n_shared AS
 SELECT object FROM n_objects GROUP BY object HAVING count(*) <= {MAX_SHARERS};

@@ -53,7 +53,7 @@ import duckdb
 import pyarrow as pa
 import yaml
 
-from peelian.hub import KIND_TABLES
+from peelian.hub import KIND_TABLES, TEXT_SOURCE
 from peelian.reference import code_table, read_table
 
 SCHEDULE_FORMAT = "peelian-retention/1"
@@ -644,6 +644,8 @@ LEFT JOIN (SELECT DISTINCT l.from_mention AS mention_id FROM links l
            JOIN ret_roles x ON x.role = l.role AND x.kind = 'staff'
            WHERE l.type = 'PARTY_TO' AND l.deleted_at IS NULL) s ON s.mention_id = e.mention_id
 WHERE e.entity_type = 'person' AND m.deleted_at IS NULL
+  -- a document naming someone is the document's record, not one of theirs
+  AND m.source <> '{TEXT_SOURCE}'
 """
 
 # A link's target event: a mention of the same extract, or the event of the record
@@ -1054,8 +1056,9 @@ def plan_disposal(
         found = con.execute(
             """SELECT DISTINCT m.source, m.record_id FROM entity_membership e
                JOIN mentions m USING (mention_id)
-               WHERE e.entity_id = $id AND m.deleted_at IS NULL ORDER BY 1, 2""",
-            {"id": entity_id},
+               WHERE e.entity_id = $id AND m.deleted_at IS NULL AND m.source <> $text
+               ORDER BY 1, 2""",
+            {"id": entity_id, "text": TEXT_SOURCE},
         ).fetchall()
         if not found:
             raise LookupError(f"{entity_id} is not an entity in this hub")

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from peelian.govern.retention import DISPOSED_RECORDS
-from peelian.hub import KIND_TABLES, Hub
+from peelian.hub import KIND_TABLES, Hub, drop_text_mentions
 from peelian.ingest.mapper import BatchMapper, MappedBatch
 from peelian.ingest.values import template_names, value_names
 
@@ -557,6 +557,8 @@ def ingest_mapping(
                 "run": run_id,
             },
         )
+        # what an extract read from this source's documents, if they changed, is stale
+        drop_text_mentions(con, stale_only=True)
         compute_dq(con, mapping.data, now)
         _drop_staging(con)
         con.execute("COMMIT")

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import duckdb
 
+from peelian.hub import TEXT_SOURCE
+
 ENTITY_PREFIX = {
     "person": "P",
     "vehicle": "V",
@@ -331,8 +333,9 @@ LABELS = {
 def golden_records(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild `golden_values` and `entities` from `entity_membership`.
 
-    Survivorship for a single-valued field: the value from the highest-priority
-    source wins; among equals, the value most mentions give; then the most
+    Survivorship for a single-valued field: a value some record gives wins over one
+    only documents gave (the `text` source, which is never chosen); then the value from
+    the highest-priority source; among equals, the value most mentions give; then the most
     recently recorded. Multi-valued fields (phones, identifiers, aliases) keep
     every value. All candidates stay in `golden_values` with their mentions.
     """
@@ -379,16 +382,17 @@ def golden_records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             """INSERT INTO golden_values
                SELECT g.entity_id, g.entity_type, g.field, g.value,
-                      g.multi OR w.entity_id IS NOT NULL,
+                      g.multi OR (w.entity_id IS NOT NULL AND g.sources <> [$text]),
                       g.mentions, g.sources, g.priority, g.seen, g.last_seen
                FROM golden_candidates g
                LEFT JOIN (SELECT entity_id, field, value FROM golden_candidates
                           QUALIFY row_number() OVER (
                               PARTITION BY entity_id, field
-                              ORDER BY priority DESC, seen DESC, last_seen DESC NULLS LAST,
-                                       value
+                              ORDER BY sources = [$text], priority DESC, seen DESC,
+                                       last_seen DESC NULLS LAST, value
                           ) = 1) w
-                 USING (entity_id, field, value)"""
+                 USING (entity_id, field, value)""",
+            {"text": TEXT_SOURCE},
         )
         label_cases = " ".join(f"WHEN '{t}' THEN {sql}" for t, sql in LABELS.items())
         con.execute("DELETE FROM entities")

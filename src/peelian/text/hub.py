@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from peelian.hub import TEXT_SOURCE
+from peelian.hub import TEXT_SOURCE, HubError
 from peelian.text.batch import span_row
 from peelian.text.extract import Extractor
 from peelian.text.known import KnownPerson
@@ -208,6 +208,15 @@ def extract_hub(
     """(Re)write `text_mentions` and `text_relations` from every live document, in the
     caller's transaction."""
     began = time.perf_counter()
+    taken = con.execute(
+        "SELECT count(*) FROM ingest_runs WHERE source = $s", {"s": TEXT_SOURCE}
+    ).fetchall()[0][0]
+    if taken:
+        raise HubError(
+            f"the hub holds an ingested source named '{TEXT_SOURCE}', the name Peelian keeps "
+            "for what it extracts from documents; re-ingest that source under another name "
+            "before extracting"
+        )
     people = known_people(con)
     extractor = Extractor(people)
     index = PeopleIndex(people)

@@ -36,6 +36,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from peelian.govern.policy import MARKING_RANK, UNKNOWN_MARKING_RANK
 from peelian.hub import TEXT_SOURCE, drop_text_mentions
 from peelian.resolve.entities import golden_records
 from peelian.resolve.run import OBJECT_KEYS
@@ -51,6 +52,7 @@ _NEW = pa.schema(
         ("type", pa.string()),
         ("entity_id", pa.string()),
         ("confidence", pa.float64()),
+        ("rule", pa.string()),
     ]
 )
 # extracted span type -> (hub table, mention kind, entity type)
@@ -96,7 +98,7 @@ BATCH = 50_000
 
 _KEEP_SQL = f"""
 CREATE OR REPLACE TEMP TABLE t_keep AS
-SELECT t.document, t.span, t.type, t.text, t.value, t.entity_id, t.confidence
+SELECT t.document, t.span, t.type, t.text, t.value, t.entity_id, t.confidence, t.rule
 FROM text_mentions t
 JOIN mentions d ON d.mention_id = t.document AND d.deleted_at IS NULL
 WHERE t.type IN ('person', 'address')
@@ -134,17 +136,17 @@ def write_text_mentions(con: duckdb.DuckDBPyConnection, run_id: str) -> TextMent
     con.execute(
         """CREATE OR REPLACE TEMP TABLE t_new (
                mention_id VARCHAR, document VARCHAR, span INTEGER, type VARCHAR,
-               entity_id VARCHAR, confidence DOUBLE)"""
+               entity_id VARCHAR, confidence DOUBLE, rule VARCHAR)"""
     )
     reader = con.sql(
-        "SELECT document, span, type, text, value, entity_id, confidence FROM t_keep"
+        "SELECT document, span, type, text, value, entity_id, confidence, rule FROM t_keep"
         " ORDER BY document, span"
     ).to_arrow_table()
     for batch in reader.to_batches(BATCH):
         _write_batch(con, batch.to_pylist(), run_id)
     _source_rows(con, run_id)
-    summary.links = _links(con, run_id)
     summary.attached = _attach(con)
+    summary.links = _links(con, run_id)
     con.execute("DELETE FROM sources WHERE source = $s", {"s": TEXT_SOURCE})
     con.execute(
         "INSERT INTO sources (source, owner, priority, marking, extract, run_id, bare_names)"
@@ -167,16 +169,18 @@ def write_text_mentions(con: duckdb.DuckDBPyConnection, run_id: str) -> TextMent
     }
     con.execute("DROP TABLE t_keep")
     con.execute("DROP TABLE t_new")
+    con.execute("DROP TABLE t_attached")
     return summary
 
 
 def _person(text: str) -> dict[str, Any]:
     name = parse_mention(text)
+    # A single bare word ("MILLS", "Owen") is a name the person already has, not a new
+    # one: such a mention joins the person without a name value. Quoted nicknames and
+    # handles are aliases.
     forenames = list(name.forenames) or list(name.initials)
     surname = list(name.surname)
     aliases = list(name.nicknames)
-    if not forenames and not surname and not aliases:
-        aliases = [" ".join(name.whole)] if name.whole else []
     return {
         "forenames": " ".join(w.title() for w in forenames) or None,
         "surname": " ".join(w.title() for w in surname) or None,
@@ -192,6 +196,9 @@ def _write_batch(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], run
         values: dict[str, Any]
         if table == "person":
             values = {"mention_id": mid, **_person(row["text"])}
+            named = any(v for k, v in values.items() if k != "mention_id")
+            if row["entity_id"] is None and not named:
+                continue  # no name to keep and no one to join
         elif table == "phone":
             values = {"mention_id": mid, "number": row["value"]}
         elif table == "vehicle":
@@ -222,6 +229,7 @@ def _write_batch(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], run
             "type": row["type"],
             "entity_id": row["entity_id"],
             "confidence": row["confidence"],
+            "rule": row["rule"],
         }
         for row in rows
         if (mid := mention_id(row["document"], row["span"])) in accepted
@@ -242,7 +250,8 @@ def _write_batch(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], run
 
 
 def _usable(table: str, arrow: pa.Table) -> list[bool]:
-    """Which rows make a mention: a valid plate, an address with a house or a key, a name."""
+    """Which rows make a mention: a valid plate, an address with a house or a key, a
+    named organisation (people are sifted before: a name or a link)."""
     n = arrow.num_rows
     if table == "vehicle":
         return [bool(v) for v in arrow.column("vrm_valid").to_pylist()]
@@ -253,16 +262,6 @@ def _usable(table: str, arrow: pa.Table) -> list[bool]:
                 arrow.column("address_key").to_pylist(),
                 arrow.column("house_number").to_pylist(),
                 arrow.column("postcode").to_pylist(),
-                strict=True,
-            )
-        ]
-    if table == "person":
-        return [
-            bool(f or s or a)
-            for f, s, a in zip(
-                arrow.column("forenames").to_pylist(),
-                arrow.column("surname").to_pylist(),
-                arrow.column("aliases").to_pylist(),
                 strict=True,
             )
         ]
@@ -305,15 +304,21 @@ def _links(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
             WHERE r.type IN ({", ".join(f"'{r}'" for r in LINK_TYPES)})""",
         {"s": TEXT_SOURCE, "run": run_id},
     )
+    # one link per document and person placed, none for the record's own parties
     con.execute(
         f"""INSERT INTO links
             SELECT n.mention_id || '#in', $s, n.document, n.document, 'PARTY_TO', n.mention_id,
                    n.document, NULL, NULL, '{MENTIONED}', NULL, sr.occurred, NULL,
                    n.confidence, $run, NULL
-            FROM t_new n
+            FROM (SELECT document, entity_id, min(mention_id) AS mention_id,
+                         max(confidence) AS confidence
+                  FROM t_attached WHERE type = 'person' GROUP BY ALL) n
             JOIN mentions d ON d.mention_id = n.document AND d.kind = 'event'
             JOIN source_rows sr ON sr.source = $s AND sr.row_id = n.document
-            WHERE n.type = 'person' AND n.entity_id IS NOT NULL""",
+            WHERE NOT EXISTS (
+                SELECT 1 FROM links l JOIN entity_membership e ON e.mention_id = l.from_mention
+                WHERE l.to_mention = n.document AND l.type = 'PARTY_TO'
+                  AND l.source <> $s AND e.entity_id = n.entity_id)""",
         {"s": TEXT_SOURCE, "run": run_id},
     )
     return int(con.execute("SELECT count(*) FROM links").fetchall()[0][0]) - before
@@ -330,37 +335,84 @@ _EXTRA_KEYS = {
 }
 
 
+_RANK = "CASE upper(trim({})) {} ELSE {} END".format(
+    "{}",
+    " ".join(f"WHEN '{m}' THEN {r}" for m, r in MARKING_RANK.items()),
+    UNKNOWN_MARKING_RANK,
+)
+
+# Candidates (mention, document, entity) whose entity is open to whoever may see the
+# document: every record of the entity at most as highly marked, in no other
+# compartment, and shared with every role the document is shared with. Only then may
+# joining the document to the entity show nothing the document's reader may not see
+# (the linker may have used an alias or phone known only from a restricted record; an
+# object's key may be held only by one).
+_OPEN = f"""
+CREATE OR REPLACE TEMP TABLE t_open AS
+WITH entity_labels AS (
+    SELECT em.entity_id,
+           max({_RANK.format("r.marking")}) AS rank,
+           list(DISTINCT trim(r.compartment)) FILTER (WHERE trim(r.compartment) <> '')
+               AS compartments,
+           list(DISTINCT r.sharing_roles) FILTER (WHERE len(r.sharing_roles) > 0) AS roles
+    FROM entity_membership em
+    JOIN mentions m ON m.mention_id = em.mention_id AND m.source <> '{TEXT_SOURCE}'
+    JOIN source_rows r ON r.source = m.source AND r.row_id = m.row_id
+    WHERE em.entity_id IN (SELECT entity_id FROM t_candidates)
+    GROUP BY 1
+)
+SELECT c.mention_id, c.entity_id, c.entity_type
+FROM t_candidates c
+JOIN source_rows d ON d.source = '{TEXT_SOURCE}' AND d.row_id = c.document
+JOIN entity_labels e ON e.entity_id = c.entity_id
+WHERE c.own_record
+   OR (e.rank <= {_RANK.format("d.marking")}
+       AND (e.compartments IS NULL
+            OR e.compartments = [trim(coalesce(d.compartment, ''))])
+       AND (e.roles IS NULL
+            OR (len(coalesce(d.sharing_roles, [])) > 0
+                AND list_bool_and(list_transform(e.roles,
+                        lambda r: list_has_all(r, d.sharing_roles))))))
+"""
+
+# Keys a found object is matched by, in turn: the resolver's own, then (addresses) house,
+# street and town, since reports seldom give the postcode a record keys its address by.
+_EXTRA_KEYS = {
+    "address": [
+        "CASE WHEN house_number IS NOT NULL AND street IS NOT NULL AND town IS NOT NULL"
+        " THEN upper(town) || '|' || coalesce(flat, '') || '|' || house_number || '|'"
+        " || upper(street) END"
+    ]
+}
+
+
 def _attach(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Memberships: linked people to their entity; objects to the one entity whose
-    records share their key. Nothing found only in documents makes an entity."""
-    attached: dict[str, int] = {}
+    """Memberships: a person the linker placed joins that entity, an object the one
+    entity whose records share its key; either only where the entity is open to the
+    document's readers (or the person is a party to the document's own record). Nothing
+    found only in documents makes an entity. Leaves `t_attached` for the links."""
     con.execute(
-        """INSERT INTO entity_membership
-           SELECT n.mention_id, 'person', n.entity_id FROM t_new n
-           WHERE n.type = 'person' AND n.entity_id IN
-                 (SELECT entity_id FROM entity_membership WHERE entity_type = 'person')"""
-    )
-    attached["person"] = int(
-        con.execute(
-            "SELECT count(*) FROM entity_membership e JOIN t_new n USING (mention_id)"
-        ).fetchall()[0][0]
+        """CREATE OR REPLACE TEMP TABLE t_candidates AS
+           SELECT mention_id, document, 'person' AS entity_type, entity_id,
+                  coalesce(rule = 'record', false) AS own_record
+           FROM t_new WHERE type = 'person' AND entity_id IN
+                (SELECT entity_id FROM entity_membership WHERE entity_type = 'person')"""
     )
     for span_type, (table, _, entity_type) in PROMOTED.items():
         if table == "person":
             continue
         _, where, resolver_key = OBJECT_KEYS[entity_type]
-        attached[entity_type] = 0
         for key in (resolver_key, *_EXTRA_KEYS.get(entity_type, [])):
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE t_keys AS
-                    SELECT mention_id, {key} AS k FROM {table}
-                    JOIN (SELECT mention_id FROM t_new WHERE type = '{span_type}'
-                          AND mention_id NOT IN (SELECT mention_id FROM entity_membership))
+                    SELECT mention_id, document, {key} AS k FROM {table}
+                    JOIN (SELECT mention_id, document FROM t_new WHERE type = '{span_type}'
+                          AND mention_id NOT IN (SELECT mention_id FROM t_candidates))
                       USING (mention_id)
                     WHERE {where} AND {key} IS NOT NULL"""
             )
             con.execute(
-                f"""INSERT INTO entity_membership
+                f"""INSERT INTO t_candidates
                     WITH known AS (
                         SELECT {key} AS k, min(em.entity_id) AS entity_id
                         FROM {table} JOIN entity_membership em USING (mention_id)
@@ -369,15 +421,30 @@ def _attach(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                         WHERE em.entity_type = '{entity_type}' AND {where}
                           AND {key} IN (SELECT k FROM t_keys)
                         GROUP BY 1 HAVING count(DISTINCT em.entity_id) = 1)
-                    SELECT t.mention_id, '{entity_type}', known.entity_id
+                    SELECT t.mention_id, t.document, '{entity_type}', known.entity_id, false
                     FROM t_keys t JOIN known USING (k)"""
             )
             con.execute("DROP TABLE t_keys")
-        attached[entity_type] = int(
-            con.execute(
-                "SELECT count(*) FROM entity_membership e JOIN t_new n USING (mention_id)"
-                " WHERE e.entity_type = $t",
-                {"t": entity_type},
-            ).fetchall()[0][0]
-        )
-    return attached
+    con.execute(_OPEN)
+    con.execute(
+        "INSERT INTO entity_membership SELECT mention_id, entity_type, entity_id FROM t_open"
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE t_attached AS
+           SELECT n.mention_id, n.document, n.type, o.entity_id, n.confidence
+           FROM t_new n JOIN t_open o USING (mention_id)"""
+    )
+    counts = dict(
+        con.execute(
+            "SELECT c.entity_type, count(o.mention_id) FROM t_candidates c"
+            " LEFT JOIN t_open o USING (mention_id) GROUP BY 1"
+        ).fetchall()
+    )
+    withheld = con.execute(
+        "SELECT count(*) FROM t_candidates ANTI JOIN t_open USING (mention_id)"
+    ).fetchall()[0][0]
+    con.execute("DROP TABLE t_candidates")
+    con.execute("DROP TABLE t_open")
+    out = {str(k): int(v) for k, v in counts.items()}
+    out["withheld (entity not open to the document's readers)"] = int(withheld)
+    return out
