@@ -28,19 +28,23 @@ def force(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small force ingested, resolved and analysed once (as `peelian refresh` leaves
-    a hub); tests that change it use a copy."""
+    """The small force ingested, resolved, extracted and analysed once (as `peelian
+    refresh` leaves a hub, but for the index); tests that change it use a copy."""
     from peelian.analyse import analyse
     from peelian.hub import Hub
     from peelian.ingest import ingest_mapping
     from peelian.resolve.run import resolve
     from peelian.sources.mapping import load_mappings
+    from peelian.text.hub import extract_hub
 
     hub_path = tmp_path_factory.mktemp("resolve") / "hub"
     with Hub(hub_path, create=True) as hub:
         for mapping in load_mappings([force / "mappings"]):
             ingest_mapping(hub, mapping)
         resolve(hub)
+        hub.con.execute("BEGIN")
+        extract_hub(hub.con)
+        hub.con.execute("COMMIT")
         analyse(hub.con)
     return hub_path
 

@@ -141,6 +141,7 @@ def _summary_rows(summary: AnalyseSummary) -> list[tuple[str, str]]:
         ("likely organised crime groups", f"{net.groups:,}"),
         ("brokers (in or linked to two or more groups)", f"{net.brokers:,}"),
         *((f"county lines: {name}", f"{n:,}") for name, n in summary.lines.items()),
+        *((f"labour exploitation: {name}", f"{n:,}") for name, n in summary.slavery.items()),
         *((f"vulnerability: {name}", f"{n:,}") for name, n in summary.vulnerability.items()),
         *((f"kpis: {name}", f"{n:,}") for name, n in summary.kpis.items()),
     ]
@@ -345,6 +346,12 @@ def eval_network(
         ("runner recall", result.runner_recall),
         ("cuckooed precision", result.cuckooed_precision),
         ("cuckooed recall", result.cuckooed_recall),
+        ("labour site precision", result.site_precision),
+        ("labour site recall", result.site_recall),
+        ("labour controller precision", result.controller_precision),
+        ("labour controller recall", result.controller_recall),
+        ("labour worker precision", result.worker_precision),
+        ("labour worker recall", result.worker_recall),
     ):
         rows.append((name, f"{rate.value:.3f} ({rate.found}/{rate.total})", rate.value))
     for name, text, value in rows:

@@ -139,21 +139,20 @@ def drop_text_mentions(con: duckdb.DuckDBPyConnection, *, stale_only: bool = Fal
         return 0
     # stale: the document is no longer live, or its record was re-ingested (changed,
     # re-marked) after the extract that read it
-    stale = f"""
-        AND row_id NOT IN (
-            SELECT d.mention_id FROM mentions d
-            JOIN source_rows r ON r.source = d.source AND r.row_id = d.row_id
-                 AND r.deleted_at IS NULL
-            JOIN source_rows t ON t.source = '{TEXT_SOURCE}' AND t.row_id = d.mention_id
-            WHERE d.deleted_at IS NULL AND d.source <> '{TEXT_SOURCE}'
-              AND r.ingested_at <= t.ingested_at
-              AND r.marking IS NOT DISTINCT FROM t.marking
-              AND r.compartment IS NOT DISTINCT FROM t.compartment
-              AND r.handling IS NOT DISTINCT FROM t.handling
-              AND r.sharing_roles IS NOT DISTINCT FROM t.sharing_roles)"""
+    stale = """
+        AND (r.row_id IS NULL OR r.ingested_at > t.ingested_at
+             OR r.marking IS DISTINCT FROM t.marking
+             OR r.compartment IS DISTINCT FROM t.compartment
+             OR r.handling IS DISTINCT FROM t.handling
+             OR r.sharing_roles IS DISTINCT FROM t.sharing_roles)"""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE t_text_gone AS SELECT row_id FROM source_rows"
-        f" WHERE source = '{TEXT_SOURCE}'{stale if stale_only else ''}"
+        f"""CREATE OR REPLACE TEMP TABLE t_text_gone AS
+            SELECT t.row_id FROM source_rows t
+            LEFT JOIN mentions d ON d.mention_id = t.row_id AND d.deleted_at IS NULL
+                 AND d.source <> '{TEXT_SOURCE}'
+            LEFT JOIN source_rows r ON r.source = d.source AND r.row_id = d.row_id
+                 AND r.deleted_at IS NULL
+            WHERE t.source = '{TEXT_SOURCE}'{stale if stale_only else ""}"""
     )
     gone = int(con.execute("SELECT count(*) FROM t_text_gone").fetchall()[0][0])
     if gone:

@@ -208,13 +208,13 @@ def test_a_flag_names_a_record_of_every_label_its_words_count(
     # with the line's runners or controller in N intelligence reports" (a cuckooed adult):
     # every one of those N reports' security labels is among the row's records, so a
     # reader who may not see one of them is not shown the row (the server withholds it).
-    # Labels of every intelligence record: a row may rest on a report's subject record
-    # rather than the report itself, which carries the same label.
+    # Labels of every record: a row may rest on a report's subject record rather than the
+    # report itself, or on another record under the same label (one record per label is
+    # what the server needs the reader to see).
     label_of = dict(
         con.execute(
             """SELECT m.mention_id, concat_ws('|', sr.marking, coalesce(sr.compartment, ''))
-            FROM mentions m JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
-            WHERE m.source = 'intelligence'"""
+            FROM mentions m JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id"""
         ).fetchall()
     )
     flags = [

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from peelian.serve.app import ServeSettings, create_app
+from peelian.state import State
 
 PASSWORD = "correct horse battery staple"
 PURPOSE = "incident WM-20240105-0001"
@@ -59,7 +60,6 @@ def served(resolved: Path, force: Path, tmp_path_factory: pytest.TempPathFactory
     is briefed into every operation of the force."""
     from peelian.hub import Hub
     from peelian.index import build
-    from peelian.state import State
     from peelian.text.hub import extract_hub
 
     hub_path = tmp_path_factory.mktemp("serve") / "hub"
@@ -75,6 +75,11 @@ def served(resolved: Path, force: Path, tmp_path_factory: pytest.TempPathFactory
             ).fetchall()
         ]
     state_url = str(hub_path / "state.db")
+    _add_accounts(state_url, operations)
+    return Served(hub_path, state_url, force / "sources" / "geography" / "neighbourhoods.geojson")
+
+
+def _add_accounts(state_url: str, operations: list[str]) -> None:
     with State.open(state_url) as state:
         accounts = state.accounts
         accounts.add_team("OPS", by="test-setup")
@@ -84,7 +89,16 @@ def served(resolved: Path, force: Path, tmp_path_factory: pytest.TempPathFactory
             accounts.add_user(username, username, role, vetting, by="test-setup", password=PASSWORD)
             for team in teams:
                 accounts.add_member(username, team, by="test-setup")
-    return Served(hub_path, state_url, force / "sources" / "geography" / "neighbourhoods.geojson")
+
+
+def own_state(served: Served, folder: Path) -> Served:
+    """The served hub with a state database of its own (the same accounts, no decisions
+    or audit yet), for tests whose data other modules' decisions would change."""
+    with State.open(served.state_url) as state:
+        operations = sorted(o.name for o in state.accounts.operations())
+    state_url = str(folder / "state.db")
+    _add_accounts(state_url, operations)
+    return Served(served.hub, state_url, served.boundaries)
 
 
 @pytest.fixture(scope="session")

@@ -396,6 +396,9 @@ def test_3b_an_analyst_reads_the_groups_and_county_lines(open_tab: Any) -> None:
     expect(page.locator("section").first).to_contain_text("handsets in turn")
     expect(page.locator("body")).to_contain_text("runner")
     tab.look("county-lines")
+    page.get_by_role("link", name="Labour exploitation", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Possible labour exploitation")
+    tab.look("labour-exploitation")
 
 
 def test_3c_an_analyst_reads_the_dashboard_and_the_harm_ranking(open_tab: Any) -> None:

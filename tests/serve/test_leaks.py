@@ -655,6 +655,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/networks/county-lines"): Route(
         "graph.view", gets("/api/v1/networks/county-lines")
     ),
+    ("GET", "/api/v1/networks/labour-exploitation"): Route(
+        "graph.view", gets("/api/v1/networks/labour-exploitation")
+    ),
     ("GET", "/api/v1/documents"): Route("document.view", document_calls),
     ("GET", "/api/v1/events"): Route(
         "map.view",

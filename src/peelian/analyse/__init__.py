@@ -3,6 +3,8 @@
 - `graph.py`: the entity graph (typed, time-stamped edges with their evidence);
 - `network.py`: communities, centralities, brokers, likely organised crime groups;
 - `county_lines.py`: deal-line phones, lines, controllers, runners, cuckooed homes;
+- `slavery.py`: modern slavery indicators: shared contact phones of unrelated adults,
+  where they live, who controls them (possible labour-exploitation sites);
 - `kpis.py`: crime KPIs (counts, rates, solved rates, harm-weighted crime, trends with a
   significance test, H3 hotspots), which need no entities (`peelian kpis` runs them alone);
 - `harm.py`: harm per offender (CCHI, ONS severity) and RFG;
@@ -30,6 +32,7 @@ from peelian.analyse.incidents import build_incident_tables
 from peelian.analyse.kpis import build_crime_table, load_population
 from peelian.analyse.network import GroupRules, NetworkSummary, analyse_network
 from peelian.analyse.settings import Settings, load_settings
+from peelian.analyse.slavery import SlaveryRules, find_sites
 from peelian.analyse.vulnerability import (
     VulnerabilitySettings,
     build_signals,
@@ -60,6 +63,7 @@ class AnalyseSummary:
     kpis: dict[str, int] = field(default_factory=dict)
     vulnerability: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    slavery: dict[str, int] = field(default_factory=dict)
 
 
 class NotResolvedError(Exception):
@@ -75,10 +79,12 @@ def analyse(
     population: Path | None = None,
     vulnerability: VulnerabilitySettings | None = None,
     decisions: dict[str, tuple[str, dt.date]] | None = None,
+    slavery: SlaveryRules | None = None,
 ) -> AnalyseSummary:
-    """Build the entity graph, the network and county-lines tables, the vulnerability
-    screen (with the meeting's `decisions` as labels), then the KPI, harm and incident
-    tables, in one transaction: a failed run leaves the previous results in place."""
+    """Build the entity graph, the network, county-lines and modern-slavery tables, the
+    vulnerability screen (with the meeting's `decisions` as labels), then the KPI, harm
+    and incident tables, in one transaction: a failed run leaves the previous results in
+    place."""
     if not has_table(con, "entity_membership"):
         raise NotResolvedError("the hub has no entities yet; run `peelian resolve` first")
     seconds: dict[str, float] = {}
@@ -95,6 +101,9 @@ def analyse(
         found = find_county_lines(con, lines)
         seconds["county_lines"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        sites = find_sites(con, slavery)
+        seconds["slavery"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         screen = vulnerability or load_vulnerability_settings()
         build_signals(con, screen)
         vulnerable = score_hub(con, screen, decisions)
@@ -104,7 +113,7 @@ def analyse(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return AnalyseSummary(edges, network, found, kpis, vulnerable, seconds)
+    return AnalyseSummary(edges, network, found, kpis, vulnerable, seconds, sites)
 
 
 def build_kpis(

@@ -48,6 +48,7 @@ from typing import Any
 import duckdb
 
 from peelian.analyse.network import MAX_SHARERS, insert_rows
+from peelian.hub import TEXT_SOURCE
 
 
 # Of several records that each say the same thing, the most openly marked: no sharing
@@ -136,7 +137,8 @@ FROM (
     SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
            CASE WHEN a_type = 'person' THEN b ELSE a END AS phone, m_a
     FROM graph_evidence
-    WHERE (a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person')
+    WHERE ((a_type = 'person' AND b_type = 'phone') OR (a_type = 'phone' AND b_type = 'person'))
+      AND NOT starts_with(relation, 'stated_')
 ) x
 JOIN mentions m ON m.mention_id = x.m_a
 JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
@@ -676,16 +678,18 @@ def _line_people(
 
 
 def _label_mentions(con: duckdb.DuckDBPyConnection, entities: list[str]) -> dict[str, list[str]]:
-    """One of each entity's mentions per security label: a reader who may see these may
-    see every record a flag on the entity rests on."""
+    """One of each entity's records per security label: a reader who may see these may
+    see every record a flag on the entity rests on (what documents name, the `text`
+    source, is no record of the person's and no flag rests on it)."""
     out: dict[str, list[str]] = defaultdict(list)
     for entity_id, mention in con.execute(
         """SELECT em.entity_id, min(m.mention_id)
         FROM entity_membership em JOIN mentions m ON m.mention_id = em.mention_id
         JOIN source_rows sr ON sr.source = m.source AND sr.row_id = m.row_id
         WHERE em.entity_id IN (SELECT unnest($e::VARCHAR[])) AND m.deleted_at IS NULL
+          AND m.source <> $text
         GROUP BY em.entity_id, sr.marking, sr.compartment, sr.sharing_roles ORDER BY 1, 2""",
-        {"e": entities},
+        {"e": entities, "text": TEXT_SOURCE},
     ).fetchall():
         out[str(entity_id)].append(str(mention))
     return out

@@ -80,6 +80,12 @@ class NetworkEvaluation:
     runner_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     cuckooed_precision: Rate = field(default_factory=lambda: Rate(0, 0))
     cuckooed_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    site_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    site_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    controller_recall: Rate = field(default_factory=lambda: Rate(0, 0))
+    controller_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    worker_precision: Rate = field(default_factory=lambda: Rate(0, 0))
+    worker_recall: Rate = field(default_factory=lambda: Rate(0, 0))
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,7 +181,75 @@ def evaluate_network(con: duckdb.DuckDBPyConnection, truth: Path) -> NetworkEval
         _score_lines(
             con, json.loads(lines_file.read_text(encoding="utf-8")), person_of, result, truth
         )
+    sites_file = truth / "labour_sites.json"
+    if sites_file.exists() and has_table(con, "slavery_sites"):
+        _score_sites(con, json.loads(sites_file.read_text(encoding="utf-8")), person_of, result,
+                     truth)  # fmt: skip
     return result
+
+
+def _score_sites(
+    con: duckdb.DuckDBPyConnection,
+    sites: list[dict[str, Any]],
+    person_of: dict[str, str],
+    result: NetworkEvaluation,
+    truth: Path,
+) -> None:
+    """Labour-exploitation sites against `labour_sites.json`: a flagged site is right
+    when its phone is a true site's phone, its address a true site's address, or its
+    people that site's controller or two of its workers; controllers and workers by
+    person, over the true ones the hub knows (an entity the truth can't name counts as
+    wrong)."""
+    phone_of = entity_people(con, truth, "phone")
+    address_of = entity_people(con, truth, "address")
+    flagged = con.execute(
+        "SELECT site_id, phone_entity, address_entity FROM slavery_sites"
+    ).fetchall()
+    people: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for site_id, entity_id, role in con.execute(
+        "SELECT site_id, entity_id, role FROM slavery_people"
+    ).fetchall():
+        people[str(site_id)][str(role)].add(person_of.get(str(entity_id), f"?{entity_id}"))
+    found: set[str] = set()
+    right = 0
+    for site_id, phone, address in flagged:
+        them = people[str(site_id)]
+        hits = {
+            s["site_id"]
+            for s in sites
+            if s["phone_id"] == phone_of.get(str(phone))
+            or (address is not None and s["address_id"] == address_of.get(str(address)))
+            or s["controller_id"] in them["controller"]
+            or len(set(s["worker_ids"]) & them["worker"]) >= 2
+        }
+        right += bool(hits)
+        found |= hits
+    result.site_precision = Rate(right, len(flagged))
+    result.site_recall = Rate(len(found), len(sites))
+    known = set(person_of.values())
+    for role, true_people, precision_attr, recall_attr in (
+        (
+            "controller",
+            {s["controller_id"] for s in sites},
+            "controller_precision",
+            "controller_recall",
+        ),
+        (
+            "worker",
+            {w for s in sites for w in s["worker_ids"]},
+            "worker_precision",
+            "worker_recall",
+        ),
+    ):
+        named = [
+            person_of.get(str(e), f"?{e}")
+            for (e,) in con.execute(
+                "SELECT DISTINCT entity_id FROM slavery_people WHERE role = $r", {"r": role}
+            ).fetchall()
+        ]
+        setattr(result, precision_attr, Rate(sum(p in true_people for p in named), len(named)))
+        in_hub = true_people & known
+        setattr(result, recall_attr, Rate(len(in_hub & set(named)), len(in_hub)))
 
 
 def _score_lines(

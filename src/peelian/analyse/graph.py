@@ -51,9 +51,19 @@ VICTIM_ROLES = ("victim",)
 EVENT_LINKS = ("PARTY_TO", "INVOLVED_IN", "LINKED_TO", "OCCURRED_AT", "SEEN_AT", "FOUND_AT")
 MAX_HOUSEHOLD = 12
 # Relations a document states (text/mentions.py) are kept apart from the records' own:
-# `stated_has_phone`, `stated_uses`, `stated_partner_of`... They are intelligence, so
-# the network counts them for centralities and never for finding groups.
+# `stated_has_phone`, `stated_uses`, `stated_partner_of`..., and `named_in_text`. The
+# network explorer shows them (each through its evidence's labels); the groups, their
+# rankings and their evidence leave them out (network.py), so a group's reasons never
+# rest on what a report says.
 STATED = "stated_"
+NAMED_IN_TEXT = "named_in_text"
+
+
+def not_from_text(alias: str = "") -> str:
+    """SQL: the edge or evidence row at `alias` is not one a document states."""
+    return f"{alias}relation <> '{NAMED_IN_TEXT}' AND NOT starts_with({alias}relation, '{STATED}')"
+
+
 LIVES_WITH_DAYS = 365
 CONVOY_SECONDS = 120
 CONVOY_DAYS = 3
@@ -121,7 +131,7 @@ _STEPS = (
                   AND y.role IN ({_quoted(VICTIM_ROLES)}) THEN 'victim_offender'
              WHEN x.event_type = 'intelligence_report' AND x.role = 'subject'
                   AND y.role = 'subject' THEN 'named_together'
-             WHEN x.role = 'mentioned' OR y.role = 'mentioned' THEN 'named_in_text'
+             WHEN x.role = 'mentioned' OR y.role = 'mentioned' THEN '{NAMED_IN_TEXT}'
              ELSE x.event_type END,
            x.entity_id, y.entity_id, x.entity_type, y.entity_type, x.happened,
            x.mention_id, x.event_mention, y.mention_id

@@ -36,7 +36,8 @@ from typing import Any
 
 import duckdb
 
-from peelian.analyse.graph import OFFENDER_ROLES, STATED
+from peelian.analyse.graph import OFFENDER_ROLES, not_from_text
+from peelian.hub import TEXT_SOURCE
 from peelian.reference import read_table
 
 # People sharing a phone or vehicle with more people than this are not joined through
@@ -88,7 +89,7 @@ SELECT CASE WHEN a_type = 'person' THEN a ELSE b END AS person,
 FROM graph_edges
 WHERE (a_type = 'person') <> (b_type = 'person')
   AND (a_type IN ('phone', 'vehicle') OR b_type IN ('phone', 'vehicle'))
-  AND NOT starts_with(relation, '{STATED}')
+  AND {not_from_text()}
 GROUP BY ALL;
 CREATE OR REPLACE TEMP TABLE n_shared AS
 SELECT object FROM n_objects GROUP BY object HAVING count(*) <= {MAX_SHARERS};
@@ -96,7 +97,7 @@ CREATE OR REPLACE TABLE network_person_edges AS
 WITH objects AS (SELECT o.* FROM n_objects o JOIN n_shared USING (object)),
 direct AS (
     SELECT a, b, relation, evidence FROM graph_edges
-    WHERE a_type = 'person' AND b_type = 'person'
+    WHERE a_type = 'person' AND b_type = 'person' AND {not_from_text()}
 ),
 shared AS (
     SELECT x.person AS a, y.person AS b,
@@ -159,11 +160,11 @@ in_groups AS (SELECT DISTINCT entity_id FROM people),
 objects AS (
     SELECT p.group_id, e.b AS object
     FROM graph_edges e JOIN people p ON e.a = p.entity_id
-    WHERE e.b_type IN ('phone', 'vehicle')
+    WHERE e.b_type IN ('phone', 'vehicle') AND {not_from_text("e.")}
     UNION
     SELECT p.group_id, e.a
     FROM graph_edges e JOIN people p ON e.b = p.entity_id
-    WHERE e.a_type IN ('phone', 'vehicle')
+    WHERE e.a_type IN ('phone', 'vehicle') AND {not_from_text("e.")}
 ),
 any_objects AS (SELECT DISTINCT object FROM objects),
 -- the phones and vehicles (of anyone in a group) that a group's own called or
@@ -183,19 +184,23 @@ evidence AS (
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN people x ON x.entity_id = g.a
     JOIN in_groups y ON y.entity_id = g.b
+    WHERE {not_from_text("g.")}
     UNION ALL
     SELECT y.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN in_groups x ON x.entity_id = g.a
     JOIN people y ON y.entity_id = g.b
+    WHERE {not_from_text("g.")}
     UNION ALL
     -- anyone in a group with the group's phones and vehicles, or those they reached
     SELECT o.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN in_groups p ON p.entity_id = g.a
     JOIN group_objects o ON o.object = g.b
+    WHERE {not_from_text("g.")}
     UNION ALL
     SELECT o.group_id, g.m_a, g.m_via, g.m_b
     FROM graph_evidence g JOIN in_groups p ON p.entity_id = g.b
     JOIN group_objects o ON o.object = g.a
+    WHERE {not_from_text("g.")}
     UNION ALL
     -- calls and convoys between the group's phones and vehicles and any group's
     SELECT x.group_id, g.m_a, g.m_via, g.m_b
@@ -211,7 +216,7 @@ evidence AS (
     SELECT p.group_id, l.from_mention, l.to_mention, l.to_mention
     FROM links l JOIN entity_membership em ON em.mention_id = l.from_mention
     JOIN people p ON p.entity_id = em.entity_id
-    WHERE l.type = 'PARTY_TO' AND l.deleted_at IS NULL
+    WHERE l.type = 'PARTY_TO' AND l.deleted_at IS NULL AND l.source <> '{TEXT_SOURCE}'
       AND l.role IN ({", ".join(f"'{r}'" for r in OFFENDER_ROLES)})
 ),
 mentioned AS (

@@ -74,6 +74,10 @@ class Matched:
     how: str
 
 
+# At most this many documents (security labels) per entity are read to show a hit whole.
+MAX_GROUPS = 50
+
+
 @dataclass
 class Hit:
     entity_id: str
@@ -391,6 +395,7 @@ class Searcher:
         hits = [
             self._hit(best[e], q, searcher, used, snippets, explain) for e in order[offset:wanted]
         ]
+        self._whole_warnings(searcher, hits, viewer)
         if q.near is not None:
             hits = [h for h in hits if _within(h.show, q)]
         total: int | None = None
@@ -468,6 +473,33 @@ class Searcher:
         elif explain:
             hit.matched = matched_fields(q, show)
         return hit
+
+    def _whole_warnings(self, searcher: tantivy.Searcher, hits: list[Hit], viewer: Viewer) -> None:
+        """A hit shows its best document, one label's values; its warning markers and
+        handling conditions are those of every document of the entity the viewer may
+        see (a roadside check must not miss a marker because a report under another
+        label matched the name better)."""
+        entities = [h for h in hits if h.kind != "document"]
+        if not entities:
+            return
+        tq = Q.boolean_query(
+            [
+                (MUST, Q.term_set_query(self.schema, "id", [h.entity_id for h in entities])),
+                *self._access(viewer),
+            ]
+        )
+        found = searcher.search(tq, MAX_GROUPS * len(entities))
+        merged: dict[str, dict[str, list[str]]] = {}
+        for _, address in found.hits:
+            doc = searcher.doc(address)
+            show = json.loads(doc["show"][0])
+            into = merged.setdefault(doc["id"][0], {"w": [], "h": []})
+            for key in ("w", "h"):
+                into[key].extend(v for v in show.get(key, []) if v not in into[key])
+        for hit in entities:
+            for key, values in merged.get(hit.entity_id, {}).items():
+                if values:
+                    hit.show[key] = sorted(values)
 
     def _counts(
         self, searcher: tantivy.Searcher, tq: tantivy.Query, documents: int, facets: bool

@@ -274,6 +274,15 @@ def network_county_lines(reads: R) -> Any:
 
 
 @router.get(
+    "/networks/labour-exploitation",
+    summary="Possible labour-exploitation sites: shared contact phones, where, who controls",
+    response_model=models.LabourSites,
+)
+def network_labour_sites(reads: R) -> Any:
+    return reads.labour_sites()
+
+
+@router.get(
     "/documents",
     summary="An intelligence report or narrative in full",
     response_model=models.Document,

@@ -456,6 +456,34 @@ class CountyLines(BaseModel):
     )
 
 
+class LabourPerson(BaseModel):
+    id: str
+    label: str
+    role: str = Field(description="controller, or worker (shown to vulnerability.view only)")
+    evidence: str
+
+
+class LabourSite(BaseModel):
+    id: str
+    phone: str = Field(description="the phone entity the adults give as their own")
+    number: str | None
+    address_id: str | None = Field(description="the address most of them are recorded at")
+    address: str | None
+    workers: int
+    surnames: int
+    adults_at_address: int
+    reports: int = Field(description="intelligence reports saying someone controls them")
+    evidence: str
+    people: list[LabourPerson]
+
+
+class LabourSites(BaseModel):
+    items: list[LabourSite]
+    safeguarding_shown: bool = Field(
+        description="whether the workers (victims) are included (vulnerability.view)"
+    )
+
+
 class Step(BaseModel):
     id: str
     type: str

@@ -817,16 +817,7 @@ class Reads:
                         for p in phones
                         if p[0] == line_id
                     ],
-                    "people": [
-                        {
-                            "id": p[1],
-                            "label": labels.get(p[1], ("person", p[1]))[1],
-                            "role": p[2],
-                            "evidence": p[3],
-                        }
-                        for p in people
-                        if p[0] == line_id
-                    ],
+                    "people": _flagged_people(people, labels, line_id),
                     "vehicles": [
                         {"id": v[1], "vrm": v[2], "evidence": v[3]}
                         for v in vehicles
@@ -866,6 +857,62 @@ class Reads:
             ],
             "safeguarding_shown": safeguarding,
         }
+
+    def labour_sites(self) -> dict[str, Any]:
+        """Possible labour-exploitation sites with their reasons and controllers, as the
+        principal may see them: a site resting on any record they may not see is left out
+        whole; the workers (victims) only for roles that may view vulnerability flags."""
+        grant = self.grant("graph.view")
+        self._analysed()
+        if not self.hub.has_table("slavery_sites"):
+            raise Problem(503, "the hub has not been analysed since modern-slavery indicators "
+                          "were added; run `peelian analyse`")  # fmt: skip
+        safeguarding = self.principal.may("vulnerability.view")
+        hidden_sites = self._hidden("slavery_sites", "site_id")
+        hidden_people = self._hidden("slavery_people", "site_id || '/' || entity_id")
+        sites = [
+            r
+            for r in self.con.execute(
+                """SELECT site_id, phone_entity, number, address_entity, address, workers,
+                          surnames, adults_at_address, reports, evidence
+                FROM slavery_sites ORDER BY site_id"""
+            ).fetchall()
+            if r[0] not in hidden_sites
+        ]
+        shown = [r[0] for r in sites]
+        people = [
+            r
+            for r in self.con.execute(
+                """SELECT site_id, entity_id, role, evidence FROM slavery_people
+                WHERE site_id IN (SELECT unnest($s::VARCHAR[])) ORDER BY site_id, role, 2""",
+                {"s": shown},
+            ).fetchall()
+            if f"{r[0]}/{r[1]}" not in hidden_people and (safeguarding or r[2] == "controller")
+        ]
+        labels = self._labels(p[1] for p in people)
+        items = [
+            {
+                "id": site_id,
+                "phone": phone,
+                "number": number,
+                "address_id": address_id,
+                "address": address,
+                "workers": int(workers),
+                "surnames": int(surnames),
+                "adults_at_address": int(adults),
+                "reports": int(reports),
+                "evidence": evidence,
+                "people": _flagged_people(people, labels, site_id),
+            }
+            for site_id, phone, number, address_id, address, workers, surnames, adults, reports,
+            evidence in sites
+        ]  # fmt: skip
+        self.audit(
+            grant,
+            action="network.labour_sites",
+            detail={"sites": shown, "entities": sorted({p[1] for p in people})},
+        )
+        return {"items": items, "safeguarding_shown": safeguarding}
 
     # -- documents, events, the map --------------------------------------------
 
@@ -1636,3 +1683,19 @@ def search_json(result: SearchResult) -> dict[str, object]:
             for h in result.hits
         ],
     }
+
+
+def _flagged_people(
+    rows: list[Any], labels: dict[str, tuple[str, str]], key: str
+) -> list[dict[str, Any]]:
+    """The people flagged on one line or site: rows of (key, entity, role, evidence)."""
+    return [
+        {
+            "id": r[1],
+            "label": labels.get(r[1], ("person", r[1]))[1],
+            "role": r[2],
+            "evidence": r[3],
+        }
+        for r in rows
+        if r[0] == key
+    ]

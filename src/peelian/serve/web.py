@@ -71,6 +71,7 @@ NAV: SectionLinks = [
     ("/network", "Network", "graph.view"),
     ("/networks/groups", "Groups", "graph.view"),
     ("/networks/county-lines", "County lines", "graph.view"),
+    ("/networks/labour-exploitation", "Labour exploitation", "graph.view"),
     ("/map", "Map", "map.view"),
     ("/dashboard", "Dashboard", "dashboard.view"),
     ("/incidents", "Incidents", "map.view"),
@@ -373,6 +374,11 @@ def groups_page(request: Request, reads: PageReads) -> Response:
 @web_router.get("/networks/county-lines")
 def county_lines_page(request: Request, reads: PageReads) -> Response:
     return render(request, "county_lines.html", {"d": reads.county_lines()})
+
+
+@web_router.get("/networks/labour-exploitation")
+def labour_sites_page(request: Request, reads: PageReads) -> Response:
+    return render(request, "labour_sites.html", {"d": reads.labour_sites()})
 
 
 @web_router.get("/map")

@@ -375,7 +375,8 @@ def generate_calls(world: World, root: Path) -> int:
     for site in st.labour_sites:
         used_in.setdefault(site.phone, int(st.settlement_of[site.controller]))
         for w in site.workers[:3]:
-            if pop.mobile[w]:
+            # a worker's own phone, if they kept one (given numbers are the site's phone)
+            if pop.mobile[w] and pop.phone_index[pop.mobile[w]] != site.phone:
                 events.append(
                     (
                         rng.randrange(span),

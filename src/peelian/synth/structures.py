@@ -294,9 +294,13 @@ def build_structures(
             )
 
     # labour exploitation sites: every adult at such a house, one controller elsewhere
+    # (not one of the drug groups' people: the workers give the controller's number as
+    # theirs, and a group's phone given by a house full of strangers is another story)
     labour_sites: list[LabourSite] = []
     controllers = [
-        int(i) for i in np.flatnonzero(is_offender & (age >= 25) & (age <= 60) & in_force)
+        int(i)
+        for i in np.flatnonzero(is_offender & (age >= 25) & (age <= 60) & in_force)
+        if int(i) not in ocg_of
     ]
     for h, kind in enumerate(pop.hh_kind):
         if kind != "labour_site" or not controllers:
@@ -319,7 +323,9 @@ def build_structures(
         )
         labour_sites.append(site)
         for w in workers:
-            pop.mobile[w] = ""  # phones taken away; the controller's number is given as contact
+            # phones taken away: the controller's number is the one they give as contact,
+            # so their records carry it (the modern-slavery indicator's shared phone)
+            pop.mobile[w] = pop.mobile[controller]
             ex = Exploitation(
                 w, "labour", since_base + rng.randrange(0, 60), controller, site.site_id
             )
