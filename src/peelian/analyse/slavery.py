@@ -278,7 +278,7 @@ def find_sites(con: duckdb.DuckDBPyConnection, rules: SlaveryRules | None = None
             )
             reasons.append(
                 f"{_plural(n_reports, 'intelligence report')} naming the phone or the address "
-                f"say that {who} others"
+                f"{'says' if n_reports == 1 else 'say'} that {who} others"
                 + (
                     f" (recorded as {len(named)} separate people of "
                     f"{'that name' if distinct == 1 else 'those names'})"
@@ -291,7 +291,8 @@ def find_sites(con: duckdb.DuckDBPyConnection, rules: SlaveryRules | None = None
             person: (
                 [
                     f"{_plural(len(docs), 'intelligence report')} naming the phone or the "
-                    "address say they control others (passports, wages, collecting them)"
+                    f"address {'says' if len(docs) == 1 else 'say'} they control others "
+                    "(passports, wages, collecting them)"
                 ],
                 ms,
             )
