@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import small_config
-from tests.serve.conftest import PURPOSE, Served, _add_accounts
+from tests.serve.conftest import PURPOSE, Served, _add_accounts, client_for
 from tests.serve.test_api import api, token_for
 
 from peelian.analyse import analyse
@@ -123,3 +123,13 @@ def test_sites_are_served_with_victims_for_safeguarding_roles_only(
         303,
         401,
     )
+    # the page shows what the API gives the same reader
+    shown = client_for(application, "analyst1").get("/networks/labour-exploitation")
+    assert shown.status_code == 200
+    for item in analyst["items"]:
+        assert f"Site {item['id']}" in shown.text
+    assert "Possible controllers" in shown.text
+    assert "Adults giving the number" in shown.text
+    withheld = client_for(application, "dc1").get("/networks/labour-exploitation").text
+    assert "Possible controllers" in withheld
+    assert "Adults giving the number" not in withheld
