@@ -30,6 +30,14 @@ def force(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small force ingested, resolved, extracted and analysed once (as `peelian
     refresh` leaves a hub, but for the index); tests that change it use a copy."""
+    hub_path = tmp_path_factory.mktemp("resolve") / "hub"
+    refresh_stages(force, hub_path)
+    return hub_path
+
+
+def refresh_stages(force: Path, hub_path: Path) -> None:
+    """Ingest a generated force's sources into a new hub at `hub_path`, resolve, extract
+    and analyse (as `peelian refresh` does, but for the index)."""
     from peelian.analyse import analyse
     from peelian.hub import Hub
     from peelian.ingest import ingest_mapping
@@ -37,7 +45,6 @@ def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from peelian.sources.mapping import load_mappings
     from peelian.text.hub import extract_hub
 
-    hub_path = tmp_path_factory.mktemp("resolve") / "hub"
     with Hub(hub_path, create=True) as hub:
         for mapping in load_mappings([force / "mappings"]):
             ingest_mapping(hub, mapping)
@@ -46,7 +53,6 @@ def resolved(force: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         extract_hub(hub.con)
         hub.con.execute("COMMIT")
         analyse(hub.con)
-    return hub_path
 
 
 def add_accounts(state_url: str | Path, *accounts: tuple[str, str, str]) -> None:

@@ -10,21 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import small_config
+from tests.conftest import refresh_stages, small_config
 from tests.serve.conftest import PURPOSE, Served, _add_accounts, client_for
 from tests.serve.test_api import api, token_for
 
-from peelian.analyse import analyse
 from peelian.analyse.evaluate import evaluate_network
 from peelian.analyse.slavery import CONTROL
-from peelian.hub import Hub
-from peelian.ingest import ingest_mapping
-from peelian.resolve.run import resolve
 from peelian.serve.app import create_app
-from peelian.sources.mapping import load_mappings
 from peelian.synth.config import load_settings
 from peelian.synth.generate import generate
-from peelian.text.hub import extract_hub
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +29,7 @@ def labour(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings["organised_crime"]["labour_sites_per_100k"] = 100
     folder = tmp_path_factory.mktemp("labour")
     generate(small_config(settings=settings, seed=5), folder / "force")
-    with Hub(folder / "hub", create=True) as hub:
-        for mapping in load_mappings([folder / "force" / "mappings"]):
-            ingest_mapping(hub, mapping)
-        resolve(hub)
-        hub.con.execute("BEGIN")
-        extract_hub(hub.con)
-        hub.con.execute("COMMIT")
-        analyse(hub.con)
+    refresh_stages(folder / "force", folder / "hub")
     return folder
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 
+from peelian.analyse.county_lines import _age as age_on
 from peelian.hub import TEXT_SOURCE
 
 
@@ -134,16 +135,6 @@ GROUP BY 1
 """
 
 
-def _age(dob: Any, on: dt.date) -> int | None:
-    if not dob:
-        return None
-    try:
-        born = dt.date.fromisoformat(str(dob)[:10])
-    except ValueError:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -168,7 +159,8 @@ def find_sites(con: duckdb.DuckDBPyConnection, rules: SlaveryRules | None = None
     today = dt.date.today()
 
     def adult(person: str) -> bool:
-        age = _age(facts.get(person, (None, None))[1], today)
+        dob = facts.get(person, (None, None))[1]
+        age = age_on(str(dob) if dob else None, today)
         return age is None or age >= rules.adult_age
 
     homes: dict[str, dict[str, list[str]]] = defaultdict(dict)  # person -> address -> why
