@@ -454,32 +454,115 @@ def users_revoke_token(
 # The audit log.
 
 
-@audit_app.command("verify")
-def audit_verify(hub: HubOption, by: ByOption, state: StateOption = None) -> None:
-    """Check the audit log's hash chain; exit 1 naming the first altered, missing,
-    inserted or reordered event.
+AnchorsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--anchors",
+        help="An anchor file written by `peelian audit anchor`: also find events cut off "
+        "the end of the log, or a log rewritten with fresh hashes.",
+    ),
+]
 
-    Example:
+
+@audit_app.command("verify")
+def audit_verify(
+    hub: HubOption, by: ByOption, anchors: AnchorsOption = None, state: StateOption = None
+) -> None:
+    """Check the audit log's hash chain; exit 1 naming the first altered, missing,
+    inserted or reordered event. With --anchors, also that every anchored event is
+    still there with the hash it had.
+
+    Examples:
 
         peelian audit verify --hub data/hub --by auditor1
+
+        peelian audit verify --hub data/hub --by auditor1 --anchors /mnt/worm/audit-anchors.jsonl
     """
+    from peelian.state.audit import AnchorError, read_anchors
+
     with _open_state(hub, state) as opened:
         authorise_cli(opened, by, "audit.verify")
-        result = opened.verify_audit()
-        opened.append_audit(
-            by,
-            "audit.verify",
-            detail={"ok": result.ok, "checked": result.checked, "first_bad": result.first_bad_seq},
-            client=cli_client(),
-        )
+        try:
+            anchored = read_anchors(anchors) if anchors is not None else []
+        except AnchorError as exc:
+            opened.append_audit(
+                by, "audit.verify", detail={"anchors": str(anchors)}, client=cli_client(),
+                outcome="refused: the anchor file is not sound",
+            )  # fmt: skip
+            raise _fail(str(exc)) from None
+        result = opened.verify_audit(anchored)
+        detail: dict[str, Any] = {
+            "ok": result.ok,
+            "checked": result.checked,
+            "first_bad": result.first_bad_seq,
+        }
+        if anchors is not None:
+            detail |= {"anchors": str(anchors), "anchors_checked": result.anchors_checked}
+        opened.append_audit(by, "audit.verify", detail=detail, client=cli_client())
     if result.ok:
-        out_console.print(f"audit chain intact: {result.checked:,} events checked")
+        n = result.anchors_checked
+        also = "" if anchors is None else f"; {n:,} anchor{' holds' if n == 1 else 's hold'}"
+        out_console.print(f"audit chain intact: {result.checked:,} events checked{also}")
         return
     console.print(
         f"[red]audit chain broken at event {result.first_bad_seq}:[/red] {result.problem} "
-        f"({result.checked:,} events before it are sound)"
+        f"({result.checked:,} events checked)"
     )
     raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    hub: HubOption,
+    by: ByOption,
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="The anchor file (JSON lines, appended to). Keep it where whoever "
+            "administers the state database can't write: write-once storage or another "
+            "machine.",
+        ),
+    ],
+    state: StateOption = None,
+) -> None:
+    """Verify the audit chain and append its newest hash to an anchor file outside the
+    database, so that events cut off the end or a chain rewritten with fresh hashes
+    show up in `audit verify --anchors`. Run it on a schedule (e.g. every 5 minutes
+    from cron); a chain that does not verify is not anchored (exit 1).
+
+    Example:
+
+        peelian audit anchor --hub data/hub --by auditor1 --to /mnt/worm/audit-anchors.jsonl
+    """
+    from peelian.state.audit import AnchorError
+
+    with _open_state(hub, state) as opened:
+        authorise_cli(opened, by, "audit.verify")
+        try:
+            result, anchor = opened.anchor_audit(to, by=by, client=cli_client())
+        except AnchorError as exc:
+            opened.append_audit(
+                by, "audit.anchor", detail={"to": str(to)}, client=cli_client(),
+                outcome="refused: the anchor file is not sound",
+            )  # fmt: skip
+            raise _fail(str(exc)) from None
+    if anchor is None:
+        console.print(
+            f"[red]not anchored: the audit chain is broken at event {result.first_bad_seq}:"
+            f"[/red] {result.problem}"
+        )
+        raise typer.Exit(1)
+    beside = {hub.resolve(), hub.resolve().parent}
+    if to.resolve().parent in beside:
+        console.print(
+            f"note: {to} is beside the hub; whoever can rewrite the state database can "
+            "rewrite it too. Keep the anchors on write-once storage or another machine."
+        )
+    out_console.print(
+        f"anchored event {anchor.seq} ({result.checked:,} events verified) in {to} "
+        f"line {anchor.line}"
+    )
 
 
 FilterUser = Annotated[str | None, typer.Option("--user", help="Events by this user.")]

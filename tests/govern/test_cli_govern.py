@@ -120,6 +120,38 @@ def test_audit_verify_passes_then_names_the_first_tampered_event(hub: Path) -> N
     assert "may not verify the audit chain" in out
 
 
+def test_audit_anchor_then_verify_finds_events_cut_off_the_end(hub: Path, tmp_path: Path) -> None:
+    anchors = tmp_path / "worm" / "anchors.jsonl"
+    anchors.parent.mkdir()
+    code, out = run(hub, "audit", "anchor", "--by", "auditor1", "--to", str(anchors))
+    assert code == 0, out
+    assert "anchored event" in out and "line 1" in out
+    assert "beside the hub" not in out
+    code, out = run(hub, "audit", "verify", "--by", "auditor1", "--anchors", str(anchors))
+    assert code == 0, out
+    assert "1 anchor holds" in out
+    with State.open(str(hub / "state.db")) as state:
+        anchored = state.find_audit(action="audit.anchor")[0].seq
+        tamper(state, f"DELETE FROM audit_events WHERE seq >= {anchored - 1}")
+    code, out = run(hub, "audit", "verify", "--by", "auditor1")
+    assert code == 0, out  # the chain alone can't see it
+    code, out = run(hub, "audit", "verify", "--by", "auditor1", "--anchors", str(anchors))
+    assert code == 1, out
+    assert f"broken at event {anchored}" in out
+    assert "cut off the end" in out
+    # a damaged chain is never anchored
+    code, out = run(hub, "audit", "anchor", "--by", "auditor1", "--to", str(anchors))
+    assert code == 1, out
+    assert "not anchored" in out
+    anchors.write_text("garbage\n")
+    code, out = run(hub, "audit", "verify", "--by", "auditor1", "--anchors", str(anchors))
+    assert code == 2
+    assert "line 1: not a JSON anchor" in out
+    code, out = run(hub, "audit", "anchor", "--by", "pc_1", "--to", str(anchors))
+    assert code == 2
+    assert "may not verify the audit chain" in out
+
+
 def test_audit_show_by_user_and_by_entity_and_export(hub: Path, tmp_path: Path) -> None:
     with State.open(str(hub / "state.db")) as state:
         state.append_audit("pc_1", "search", detail={"query": "x", "results": ["P-1", "P-10"]})

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import multiprocessing
 from collections import Counter
+from pathlib import Path
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from peelian.state import AuditVerification, DecisionKind, State
-from peelian.state.audit import GENESIS_HASH, event_hash
+from peelian.state.audit import GENESIS_HASH, AnchorError, event_hash, read_anchors, write_anchor
 from peelian.state.tables import audit_events
 
 # What someone with database admin rights would drop before changing the log.
@@ -225,6 +226,112 @@ def test_two_swapped_rows_are_named(logged: State) -> None:
     assert (result.ok, result.first_bad_seq, result.checked) == (False, 2, 1)
     assert result.problem is not None
     assert "does not follow on from seq 1" in result.problem
+
+
+# Anchors: the chain's last hash kept outside the database.
+
+
+def rewrite_from(state: State, seq: int) -> None:
+    """What a forger with database rights does: edit event `seq` and re-hash every
+    event after it, so that the chain alone verifies."""
+    events = rows(state)
+    tamper(state, sa.delete(audit_events).where(audit_events.c.seq >= seq))
+    prev = events[seq - 2]["hash"] if seq > 1 else GENESIS_HASH
+    for row in events[seq - 1 :]:
+        row = dict(row, prev_hash=prev)
+        if row["seq"] == seq:
+            row["outcome"] = "ok" if row["outcome"] != "ok" else "denied"
+        row["hash"] = event_hash(row)
+        tamper(state, sa.insert(audit_events).values(row))
+        prev = row["hash"]
+
+
+def test_an_anchored_log_verifies_with_its_anchors(logged: State, tmp_path: Path) -> None:
+    path = tmp_path / "anchors.jsonl"
+    first, anchor = logged.anchor_audit(path, by="auditor1")
+    assert first.ok and first.checked == 5
+    assert anchor is not None and anchor.seq == 6  # the anchor event itself
+    assert logged.audit_events()[-1].action == "audit.anchor"
+    assert logged.audit_events()[-1].hash == anchor.hash
+    logged.append_audit("pc1234", "search")
+    _, second = logged.anchor_audit(path, by="auditor1")
+    assert second is not None and second.seq == 8
+    anchors = read_anchors(path)
+    assert [(a.line, a.seq) for a in anchors] == [(1, 6), (2, 8)]
+    result = logged.verify_audit(anchors)
+    assert (result.ok, result.checked, result.anchors_checked) == (True, 8, 2)
+
+
+def test_events_cut_off_the_end_are_found_only_with_an_anchor(
+    logged: State, tmp_path: Path
+) -> None:
+    path = tmp_path / "anchors.jsonl"
+    logged.anchor_audit(path, by="auditor1")
+    tamper(logged, "DELETE FROM audit_events WHERE seq >= 5")
+    assert logged.verify_audit().ok  # the chain alone can't tell
+    result = logged.verify_audit(read_anchors(path))
+    assert (result.ok, result.first_bad_seq) == (False, 6)
+    assert result.problem is not None
+    assert "is gone: the log now ends at event 4 (events cut off the end)" in result.problem
+
+
+def test_a_log_rewritten_with_fresh_hashes_is_found_with_an_anchor(
+    logged: State, tmp_path: Path
+) -> None:
+    path = tmp_path / "anchors.jsonl"
+    logged.anchor_audit(path, by="auditor1")  # anchors event 6
+    logged.append_audit("pc1234", "search")
+    logged.anchor_audit(path, by="auditor1")  # anchors event 8
+    rewrite_from(logged, 7)
+    assert logged.verify_audit().ok
+    result = logged.verify_audit(read_anchors(path))
+    assert (result.ok, result.first_bad_seq) == (False, 8)
+    assert result.problem is not None
+    assert "the log was rewritten at or before it" in result.problem
+    assert "the change is in events 7 to 8" in result.problem
+
+
+def test_an_edited_or_removed_anchor_line_is_named(logged: State, tmp_path: Path) -> None:
+    path = tmp_path / "anchors.jsonl"
+    for _ in range(3):
+        logged.anchor_audit(path, by="auditor1")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    with pytest.raises(AnchorError, match="line 2 does not follow on from the line before"):
+        read_anchors(path)
+    edited = lines[1].replace('"seq":', '"seq": ')
+    path.write_text("\n".join([lines[0], edited, lines[2]]) + "\n")
+    with pytest.raises(AnchorError, match="line 3 does not follow on"):
+        read_anchors(path)
+    path.write_text("not json\n")
+    with pytest.raises(AnchorError, match="line 1: not a JSON anchor"):
+        read_anchors(path)
+    with pytest.raises(AnchorError, match="can't read the anchor file"):
+        read_anchors(tmp_path / "missing.jsonl")
+
+
+def test_a_broken_chain_is_not_anchored(logged: State, tmp_path: Path) -> None:
+    path = tmp_path / "anchors.jsonl"
+    tamper(logged, "UPDATE audit_events SET actor = 'someone' WHERE seq = 2")
+    result, anchor = logged.anchor_audit(path, by="auditor1")
+    assert (result.ok, result.first_bad_seq, anchor) == (False, 2, None)
+    assert not path.exists()
+    refused = logged.find_audit(action="audit.anchor")
+    assert [e.outcome for e in refused] == ["refused: the audit chain does not verify"]
+
+
+def test_an_anchor_file_of_a_longer_log_is_refused(state: State, tmp_path: Path) -> None:
+    path = tmp_path / "anchors.jsonl"
+    for _ in range(4):
+        state.append_audit("pc1234", "search")
+    state.anchor_audit(path, by="auditor1")
+    tamper(state, "DELETE FROM audit_events")
+    first = state.append_audit("pc1234", "search")
+    result, anchor = state.anchor_audit(path, by="auditor1")
+    assert (result.ok, result.first_bad_seq, anchor) == (False, 5, None)
+    with pytest.raises(AnchorError, match="is this the right audit log"):
+        write_anchor(path, first)
+    assert len(read_anchors(path)) == 1
 
 
 WORKERS = 4

@@ -6,7 +6,8 @@
     state.decisions(entity_type=None, active_only=True) -> list[Decision], oldest first
     state.append_audit(actor, action, target=, detail=, purpose=, client=, outcome="ok")
     state.audit_events(after=0, limit=None) -> list[AuditEvent]
-    state.verify_audit() -> AuditVerification(ok, checked, first_bad_seq, problem)
+    state.verify_audit(anchors=()) -> AuditVerification(ok, checked, first_bad_seq, problem)
+    state.anchor_audit(path, by=) -> (AuditVerification, Anchor | None): the last hash, kept outside
     state.close()                         # or `with State.open(...) as state:`
 Opening migrates to the latest schema (Alembic scripts in migrations/). A newer
 decision on a pair supersedes the older; nothing is deleted; every change is audited.

@@ -4,9 +4,15 @@ Each event has a `seq` (1, 2, 3... with no gaps), the hash of the event before
 it (`prev_hash`; 64 zeros for the first) and its own `hash`: SHA-256 over a
 canonical JSON of its fields and `prev_hash`. Editing, deleting, inserting or
 reordering rows breaks the chain at the first row touched, and `verify` names
-it. The chain alone can't show rows cut off the end, or a chain rewritten from
-the first forged row onwards: for that, compare the last hash with a copy kept
-elsewhere.
+it.
+
+The chain alone can't show rows cut off the end, or a chain rewritten from the
+first forged row onwards with fresh hashes. Anchors do: `write_anchor` appends
+the seq and hash of the newest event to a file kept outside the database (on
+write-once storage or another machine), and `check_anchors` finds every
+anchored event still there with the same hash. The anchor file is a chain of
+its own (each line holds the SHA-256 of the line before), so an edited or
+removed anchor line is named too.
 
 `append` must run inside the state's write transaction (`State._write`), which
 holds the lock that serialises appends across processes; callers use
@@ -16,10 +22,14 @@ holds the lock that serialises appends across processes; callers use
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +71,7 @@ class AuditVerification:
     checked: int
     first_bad_seq: int | None
     problem: str | None
+    anchors_checked: int = 0
 
 
 def canonical_json(value: object) -> str:
@@ -243,4 +254,168 @@ def _check(row: Mapping[str, Any], expected: int, prev_hash: str) -> tuple[int, 
         )
     if event_hash(row) != row["hash"]:
         return seq, f"seq {seq} does not match its hash (the row was edited)"
+    return None
+
+
+# ------------------------------------------------------------------ anchors
+
+ANCHOR_FORMAT = "peelian-audit-anchor/1"
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class AnchorError(Exception):
+    """An anchor file that can't be read, or whose own chain is broken."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One line of an anchor file: the audit log's newest event when it was written."""
+
+    line: int
+    seq: int
+    hash: str
+    event_at: str
+    anchored_at: str
+    prev: str  # SHA-256 of the line before (its text), GENESIS_HASH for the first
+
+
+def _line_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_anchors(path: Path) -> list[Anchor]:
+    """Every anchor in `path`, oldest first; AnchorError naming the line for a file
+    that is not an anchor file or whose lines were edited, removed or reordered."""
+    return _parse_anchors(path, _read_anchor_text(path))
+
+
+def _read_anchor_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnchorError(f"can't read the anchor file {path}: {exc}") from None
+
+
+def _parse_anchors(path: Path, text: str) -> list[Anchor]:
+    anchors: list[Anchor] = []
+    prev = GENESIS_HASH
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            value = json.loads(line)
+        except ValueError:
+            raise AnchorError(f"{where}: not a JSON anchor") from None
+        if not isinstance(value, dict) or value.get("format") != ANCHOR_FORMAT:
+            raise AnchorError(f"{where}: not a {ANCHOR_FORMAT} line")
+        seq, digest, back = value.get("seq"), value.get("hash"), value.get("prev")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise AnchorError(f"{where}: 'seq' must be a whole number from 1")
+        for name, field_value in (("hash", digest), ("prev", back)):
+            if not isinstance(field_value, str) or not _HASH.fullmatch(field_value):
+                raise AnchorError(f"{where}: {name!r} must be 64 lower-case hex digits")
+        if back != prev:
+            raise AnchorError(
+                f"{where} does not follow on from the line before it: the anchor file "
+                "was edited, or lines were removed or reordered"
+            )
+        if anchors and seq < anchors[-1].seq:
+            raise AnchorError(f"{where}: seq {seq} is older than the anchor before it")
+        anchors.append(
+            Anchor(
+                number,
+                seq,
+                str(digest),
+                str(value.get("event_at", "")),
+                str(value.get("anchored_at", "")),
+                str(back),
+            )
+        )
+        prev = _line_hash(line)
+    return anchors
+
+
+def write_anchor(path: Path, event: AuditEvent, *, now: dt.datetime | None = None) -> Anchor:
+    """Append an anchor for `event` (the newest event) to `path`, creating it; the
+    line is on disk before this returns. The file is locked while it is read and
+    appended to, so two anchoring runs at once keep its chain. AnchorError if the
+    file is not a sound anchor file or `event` is older than its last anchor."""
+    try:
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise AnchorError(f"can't write the anchor file {path}: {exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            handle.seek(0)
+            text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AnchorError(f"can't read the anchor file {path}: {exc}") from None
+        existing = _parse_anchors(path, text)
+        if existing and event.seq < existing[-1].seq:
+            raise AnchorError(
+                f"{path} already anchors event {existing[-1].seq}, after event {event.seq}: "
+                "is this the right audit log?"
+            )
+        prev = GENESIS_HASH
+        if existing:
+            prev = _line_hash([x for x in text.splitlines() if x.strip()][-1])
+        anchored_at = timestamp_text(now or dt.datetime.now(dt.UTC))
+        event_at = timestamp_text(event.created_at)
+        line = canonical_json(
+            {
+                "format": ANCHOR_FORMAT,
+                "seq": event.seq,
+                "hash": event.hash,
+                "event_at": event_at,
+                "anchored_at": anchored_at,
+                "prev": prev,
+            }
+        )
+        try:
+            handle.write(("\n" if text and not text.endswith("\n") else "") + line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            raise AnchorError(f"can't write the anchor file {path}: {exc}") from None
+    return Anchor(len(text.splitlines()) + 1, event.seq, event.hash, event_at, anchored_at, prev)
+
+
+def check_anchors(con: sa.Connection, anchors: Sequence[Anchor]) -> tuple[int, str] | None:
+    """The first anchored event that is gone or no longer has its anchored hash, as
+    (seq, what is wrong), or None when every anchor holds. Run after `verify`: with
+    a sound chain, a changed hash means the log was rewritten at or before it."""
+    if not anchors:
+        return None
+    wanted = sorted({a.seq for a in anchors})
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), VERIFY_BATCH):
+        chunk = wanted[start : start + VERIFY_BATCH]
+        rows = con.execute(
+            sa.select(audit_events.c.seq, audit_events.c.hash).where(audit_events.c.seq.in_(chunk))
+        )
+        found.update({int(seq): str(digest) for seq, digest in rows})
+    last = con.execute(sa.select(sa.func.max(audit_events.c.seq))).scalar()
+    held: Anchor | None = None
+    for anchor in anchors:
+        digest = found.get(anchor.seq)
+        if digest is None:
+            return anchor.seq, (
+                f"event {anchor.seq}, anchored at {anchor.anchored_at} (anchor line "
+                f"{anchor.line}), is gone: the log now ends at event {last or 0} "
+                "(events cut off the end)"
+            )
+        if digest != anchor.hash:
+            since = (
+                f"; the anchor before it (event {held.seq}) still holds, so the change is "
+                f"in events {held.seq + 1} to {anchor.seq}"
+                if held is not None and held.seq < anchor.seq
+                else ""
+            )
+            return anchor.seq, (
+                f"event {anchor.seq} no longer has the hash anchored at {anchor.anchored_at} "
+                f"(anchor line {anchor.line}): the log was rewritten at or before it{since}"
+            )
+        held = anchor
     return None

@@ -10,9 +10,10 @@ next to reads, so one lock costs little and keeps the reasoning simple.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -280,10 +281,38 @@ class State:
             for row in rows:
                 yield audit.from_row(row)
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the whole audit chain; names the first edited, missing or moved row."""
+    def verify_audit(self, anchors: Sequence[audit.Anchor] = ()) -> AuditVerification:
+        """Check the whole audit chain; names the first edited, missing or moved row.
+        With `anchors` (`audit.read_anchors`), also that every anchored event is still
+        there with its anchored hash: rows cut off the end or a rewritten chain."""
         with self._read() as con:
-            return audit.verify(con)
+            result = audit.verify(con)
+            if not result.ok or not anchors:
+                return result
+            broken = audit.check_anchors(con, anchors)
+        if broken is not None:
+            return AuditVerification(False, result.checked, broken[0], broken[1])
+        return dataclasses.replace(result, anchors_checked=len(anchors))
+
+    def anchor_audit(
+        self, path: Path, *, by: str, client: str | None = None
+    ) -> tuple[AuditVerification, audit.Anchor | None]:
+        """Verify the chain and the anchors already in `path`; if all hold, append an
+        `audit.anchor` event and anchor it in `path` (after it is committed, so an
+        anchor never names an event that isn't there). AnchorError for a bad file."""
+        anchors = audit.read_anchors(path) if path.exists() else []
+        result = self.verify_audit(anchors)
+        if not result.ok:
+            self.append_audit(
+                by, "audit.anchor", detail={"to": str(path), "first_bad": result.first_bad_seq},
+                client=client, outcome="refused: the audit chain does not verify",
+            )  # fmt: skip
+            return result, None
+        event = self.append_audit(
+            by, "audit.anchor", detail={"to": str(path), "checked": result.checked},
+            client=client,
+        )  # fmt: skip
+        return result, audit.write_anchor(path, event)
 
     # Retention disposals (see disposals.py).
 
