@@ -471,7 +471,7 @@ def _decide(
     (a side that is missing or hidden gets the same answer). An entity stands for
     all its mentions as of each run; if a later run retires the ID, for the entities
     that took its mentions (see resolve)."""
-    from peelian.cli_govern import authorise_cli
+    from peelian.cli_govern import authorise_cli, cli_client
 
     with _open_state(hub, state) as opened:
         grant = authorise_cli(opened, by, "decision.make")
@@ -480,7 +480,15 @@ def _decide(
             if ref not in seen:
                 raise _fail(f"{ref}: no such mention or entity in {hub}")
         try:
-            decision = opened.add_decision(kind, entity_type, a, b, by=by, reason=reason)  # type: ignore[arg-type]
+            decision = opened.add_decision(
+                kind,  # type: ignore[arg-type]
+                entity_type,
+                a,
+                b,
+                by=by,
+                reason=reason,
+                client=cli_client(),
+            )
         except ValueError as exc:
             raise _fail(str(exc)) from None
     out_console.print(
@@ -583,7 +591,7 @@ def decide_revoke(
 
         peelian decide revoke 3 --hub data/hub --by supervisor1 --reason "entered in error"
     """
-    from peelian.cli_govern import authorise_cli
+    from peelian.cli_govern import authorise_cli, cli_client
 
     with _open_state(hub, state) as opened:
         grant = authorise_cli(opened, by, "decision.make")
@@ -594,7 +602,7 @@ def decide_revoke(
         }:
             raise _fail(f"there is no match decision #{decision_id}")
         try:
-            opened.revoke_decision(decision_id, by=by, reason=reason)
+            opened.revoke_decision(decision_id, by=by, reason=reason, client=cli_client())
         except (LookupError, ValueError) as exc:
             raise _fail(str(exc).strip("'\"")) from None
     out_console.print(f"decision #{decision_id} revoked; applied from the next resolve")

@@ -91,7 +91,7 @@ def test_a_person_read_needs_a_purpose_and_records_it(app: object, served: Serve
         last = state.find_audit(actor="dc1", action="search", limit=1)[0]
     assert last.purpose == PURPOSE
     assert last.detail["results"] == [h["id"] for h in ok.json()["hits"]]
-    assert last.client == "testclient"
+    assert last.client == "testclient via token"
 
 
 def test_bad_expired_and_revoked_tokens_get_one_clear_401(app: object, served: Served) -> None:

@@ -135,9 +135,12 @@ def test_an_incomplete_decision_is_refused_and_nothing_written(
 
 def test_every_decision_change_is_audited(state: State) -> None:
     first = state.add_decision("same", "person", "m1", "m2", by="analyst1", reason="PNC")
-    second = state.add_decision("different", "person", "m2", "m1", by="analyst2", reason="twins")
-    state.revoke_decision(second.id, by="supervisor", reason="not twins")
+    second = state.add_decision(
+        "different", "person", "m2", "m1", by="analyst2", reason="twins", client="10.0.0.7"
+    )
+    state.revoke_decision(second.id, by="supervisor", reason="not twins", client="ws-12")
     events = state.audit_events()
+    assert [e.client for e in events] == [None, "10.0.0.7", "ws-12"]
     assert [(e.actor, e.action, e.target) for e in events] == [
         ("analyst1", "match_decision.add", f"match_decision:{first.id}"),
         ("analyst2", "match_decision.add", f"match_decision:{second.id}"),

@@ -52,6 +52,12 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def caller_client(request: Request, caller: Caller) -> str:
+    """The client recorded with an authenticated request's audit events: the address
+    and how the caller signed in (`10.0.0.7 via token`, `10.0.0.7 via session`)."""
+    return f"{client_of(request)} via {caller.via}"
+
+
 def bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:

@@ -22,8 +22,8 @@ from peelian.serve.access import (
     CSRF_HEADER,
     PURPOSE_HEADER,
     SAFE_METHODS,
+    caller_client,
     check_csrf,
-    client_of,
     identify,
     purpose_of,
 )
@@ -97,7 +97,10 @@ def caller_reads(request: Request, purpose: Purpose = None) -> Iterator[Reads]:
     given = purpose or request.headers.get(PURPOSE_HEADER)
     if given is None and caller.via == "session":  # the UI's scripts: the session's purpose
         given = purpose_of(request)
-    reads = Reads(app.hub, app.state_db, caller.principal, client=client_of(request), purpose=given)
+    reads = Reads(
+        app.hub, app.state_db, caller.principal, client=caller_client(request, caller),
+        purpose=given,
+    )  # fmt: skip
     try:
         yield reads
     finally:

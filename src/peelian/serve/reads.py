@@ -1553,6 +1553,7 @@ class Reads:
                 b,
                 by=self.principal.username,
                 reason=reason,
+                client=self.client,
             )
         except ValueError as exc:
             raise Problem(400, str(exc)) from None
@@ -1572,7 +1573,9 @@ class Reads:
         if not found or self.visible_refs([found[0].a, found[0].b]) != {found[0].a, found[0].b}:
             raise not_found(f"decision #{decision_id}")
         try:
-            d = self.state.revoke_decision(decision_id, by=self.principal.username, reason=reason)
+            d = self.state.revoke_decision(
+                decision_id, by=self.principal.username, reason=reason, client=self.client
+            )
         except (LookupError, ValueError) as exc:
             raise Problem(409, str(exc).strip("'\"")) from None
         return decision_json(d)

@@ -34,6 +34,7 @@ from peelian.serve.access import (
     PURPOSE_COOKIE,
     SESSION_COOKIE,
     Caller,
+    caller_client,
     check_csrf,
     client_of,
     identify,
@@ -151,7 +152,7 @@ def page_reads(request: Request) -> Iterator[Reads]:
         app.hub,
         app.state_db,
         caller.principal,
-        client=client_of(request),
+        client=caller_client(request, caller),
         purpose=purpose_of(request),
     )
     try:

@@ -208,20 +208,31 @@ class State:
     # Match decisions (see decisions.py).
 
     def add_decision(
-        self, kind: DecisionKind, entity_type: str, a: str, b: str, *, by: str, reason: str
+        self,
+        kind: DecisionKind,
+        entity_type: str,
+        a: str,
+        b: str,
+        *,
+        by: str,
+        reason: str,
+        client: str | None = None,
     ) -> Decision:
-        """Record that records `a` and `b` are the same, or different, with the reason.
+        """Record that records `a` and `b` are the same, or different, with the reason
+        (audited with the `client` it came from).
 
         A newer decision on the same pair supersedes the active one. Raises
         ValueError for an empty reason, or when `a` and `b` are the same record.
         """
         with self._write() as con:
-            return decisions.add(con, kind, entity_type, a, b, by=by, reason=reason)
+            return decisions.add(con, kind, entity_type, a, b, by=by, reason=reason, client=client)
 
-    def revoke_decision(self, decision_id: int, *, by: str, reason: str) -> Decision:
+    def revoke_decision(
+        self, decision_id: int, *, by: str, reason: str, client: str | None = None
+    ) -> Decision:
         """Revoke an active decision (it is kept, marked revoked). LookupError if unknown."""
         with self._write() as con:
-            return decisions.revoke(con, decision_id, by=by, reason=reason)
+            return decisions.revoke(con, decision_id, by=by, reason=reason, client=client)
 
     def decisions(self, entity_type: str | None = None, active_only: bool = True) -> list[Decision]:
         """Decisions oldest first, for one entity type or all; active ones unless told."""

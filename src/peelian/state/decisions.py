@@ -88,6 +88,7 @@ def add(
     *,
     by: str,
     reason: str,
+    client: str | None = None,
 ) -> Decision:
     """Record a decision; an active decision on the same pair is superseded by it."""
     if kind not in DECISION_KINDS:
@@ -143,11 +144,14 @@ def add(
             "reason": reason,
             "supersedes": older,
         },
+        client=client,
     )
     return get(con, decision_id)
 
 
-def revoke(con: sa.Connection, decision_id: int, *, by: str, reason: str) -> Decision:
+def revoke(
+    con: sa.Connection, decision_id: int, *, by: str, reason: str, client: str | None = None
+) -> Decision:
     """Revoke an active decision: it stays on record with who revoked it, when and why."""
     _require(f"revoking match decision #{decision_id}", by=by, reason=reason)
     decision = get(con, decision_id)
@@ -167,6 +171,7 @@ def revoke(con: sa.Connection, decision_id: int, *, by: str, reason: str) -> Dec
         "match_decision.revoke",
         target=_target(decision_id),
         detail={"reason": reason},
+        client=client,
     )
     return get(con, decision_id)
 
