@@ -113,6 +113,11 @@ def _print_account(account: Account) -> None:
         f"{account.username}: {account.display_name}, {account.role.replace('_', ' ')}, "
         f"vetting {account.vetting}, teams: {', '.join(account.teams) or 'none'}"
         f"{', DISABLED' if account.disabled else ''}"
+        + (
+            f"; signs in as {account.oidc_subject} at {account.oidc_issuer}"
+            if account.oidc_subject
+            else ""
+        )
     )
 
 
@@ -201,6 +206,9 @@ def users_list(
             "teams": list(a.teams),
             "disabled": a.disabled,
             "password": a.has_password,
+            "identity": (
+                {"issuer": a.oidc_issuer, "subject": a.oidc_subject} if a.oidc_subject else None
+            ),
             "last_login": a.last_login_at.isoformat() if a.last_login_at else None,
         }
         for a in accounts
@@ -208,8 +216,11 @@ def users_list(
     if as_json:
         out_console.print_json(json.dumps(rows))
         return
-    table = Table("username", "name", "role", "vetting", "teams", "status", "last sign-in")
+    table = Table(
+        "username", "name", "role", "vetting", "teams", "status", "signs in with", "last sign-in"
+    )
     for row in rows:
+        identity = row["identity"]
         table.add_row(
             row["username"],
             row["name"],
@@ -217,6 +228,11 @@ def users_list(
             row["vetting"],
             ", ".join(row["teams"]),
             "disabled" if row["disabled"] else "enabled",
+            ", ".join(
+                (["password"] if row["password"] else [])
+                + ([f"{identity['issuer']} as {identity['subject']}"] if identity else [])
+            )
+            or "identity provider (not bound yet)",
             row["last_login"] or "never",
         )
     out_console.print(table)
@@ -306,6 +322,49 @@ def users_set_password(
     """
     password = _read_password(password_stdin, username)
     _change(hub, state, by, lambda s: s.accounts.set_password(username, password, by=by))
+
+
+@users_app.command("bind-identity")
+def users_bind_identity(
+    username: str,
+    hub: HubOption,
+    by: ByOption,
+    issuer: Annotated[
+        str, typer.Option("--issuer", help="The ID token's `iss`: the provider's issuer URL.")
+    ],
+    subject: Annotated[
+        str, typer.Option("--subject", help="The ID token's `sub` for this person.")
+    ],
+    state: StateOption = None,
+) -> None:
+    """Bind an account to one identity at the force's OpenID Connect provider, which
+    then signs in as it (and no other identity does). An account with a password,
+    or one that has signed in before, is only ever bound this way.
+
+    Example:
+
+        peelian users bind-identity admin --hub data/hub --by admin \\
+            --issuer https://idp.force.example --subject f81d4fae-7dec-11d0-a765-00a0c91e6bf6
+    """
+    _change(hub, state, by, lambda s: s.accounts.bind_identity(username, issuer, subject, by=by))
+
+
+@users_app.command("unbind-identity")
+def users_unbind_identity(
+    username: str,
+    hub: HubOption,
+    by: ByOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    state: StateOption = None,
+) -> None:
+    """Unbind an account from its provider identity: its sessions end, and only
+    `bind-identity` binds it again.
+
+    Example:
+
+        peelian users unbind-identity pc_1234 --hub data/hub --by admin --reason "wrong person"
+    """
+    _change(hub, state, by, lambda s: s.accounts.unbind_identity(username, by=by, reason=reason))
 
 
 @users_app.command("add-team")

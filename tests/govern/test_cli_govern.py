@@ -91,6 +91,40 @@ def test_only_administrators_manage_users_and_refusals_are_audited(hub: Path) ->
     assert principal.operations == {"OP KESTREL"}
 
 
+def test_an_administrator_binds_and_unbinds_a_provider_identity(hub: Path) -> None:
+    issuer, subject = "https://idp.force.example", "f81d4fae-7dec-11d0"
+    code, out = run(
+        hub, "users", "bind-identity", "admin", "--issuer", issuer, "--subject", subject,
+        "--by", "admin",
+    )  # fmt: skip
+    assert code == 0, out
+    assert f"signs in as {subject} at {issuer}" in out
+    code, out = run(
+        hub, "users", "bind-identity", "pc_1", "--issuer", issuer, "--subject", subject,
+        "--by", "admin",
+    )  # fmt: skip
+    assert code == 2  # one account per identity
+    code, out = run(
+        hub, "users", "bind-identity", "pc_1", "--issuer", issuer, "--subject", "x",
+        "--by", "pc_1",
+    )  # fmt: skip
+    assert code == 2
+    assert "may not manage user accounts" in out
+    code, out = run(hub, "users", "list", "--by", "admin", "--json")
+    listed = {u["username"]: u for u in json.loads(out)}
+    assert listed["admin"]["identity"] == {"issuer": issuer, "subject": subject}
+    assert listed["pc_1"]["identity"] is None
+    code, out = run(
+        hub, "users", "unbind-identity", "admin", "--reason", "left the force", "--by", "admin"
+    )
+    assert code == 0, out
+    with State.open(str(hub / "state.db")) as state:
+        assert state.accounts.user("admin").oidc_subject is None
+        actions = [e.action for e in state.audit_events() if e.target == "user:admin"]
+    assert "user.bind_identity" in actions
+    assert "user.unbind_identity" in actions
+
+
 def test_a_disabled_user_is_refused_everywhere(hub: Path) -> None:
     code, out = run(hub, "users", "disable", "pc_1", "--by", "admin", "--reason", "suspended")
     assert code == 0, out
@@ -125,7 +159,8 @@ def test_audit_anchor_then_verify_finds_events_cut_off_the_end(hub: Path, tmp_pa
     anchors.parent.mkdir()
     code, out = run(hub, "audit", "anchor", "--by", "auditor1", "--to", str(anchors))
     assert code == 0, out
-    assert "anchored event" in out and "line 1" in out
+    assert "anchored event" in out
+    assert "line 1" in out
     assert "beside the hub" not in out
     code, out = run(hub, "audit", "verify", "--by", "auditor1", "--anchors", str(anchors))
     assert code == 0, out

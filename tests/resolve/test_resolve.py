@@ -193,7 +193,8 @@ def test_analyst_decisions_are_applied_and_survive_a_full_refresh(
         assert result.exit_code == 0, result.output
     state = State.open(tmp_path / "state.db")
     made = state.find_audit(action="match_decision.add")
-    assert len(made) == 2 and all(e.client and e.client.startswith("cli") for e in made)
+    assert len(made) == 2
+    assert all(e.client and e.client.startswith("cli") for e in made)
     with Hub(hub_path) as hub:
         for _ in range(2):  # applied, then again on the next refresh
             summary = resolve(hub, decisions=state.decisions())

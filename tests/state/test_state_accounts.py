@@ -266,3 +266,166 @@ def test_flagged_persons_are_listed_once_and_removal_is_kept(
     assert accounts.flagged() == []
     accounts.flag_person("P-000001", reason="back in office", by="auditor1")
     assert [e.action for e in state.audit_events()] == ["flag.add", "flag.remove", "flag.add"]
+
+
+ISSUER = "https://idp.force.example"
+
+
+def test_an_administrator_binds_an_account_to_one_identity_and_unbinds_it(
+    state: State, accounts: Accounts
+) -> None:
+    accounts.add_user("admin", "Admin", "administrator", "SC", by="admin", password=PASSWORD)
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    assert (accounts.user("admin").oidc_issuer, accounts.user("admin").oidc_subject) == (None, None)
+    bound = accounts.bind_identity("admin", ISSUER, "f81d4fae", by="admin")
+    assert (bound.oidc_issuer, bound.oidc_subject) == (ISSUER, "f81d4fae")
+    event = state.audit_events()[-1]
+    assert (event.actor, event.action, event.target) == (
+        "admin",
+        "user.bind_identity",
+        "user:admin",
+    )
+    assert event.detail == {"issuer": ISSUER, "subject": "f81d4fae"}
+
+    # One account per identity, one identity per account.
+    with pytest.raises(AccountError, match="already bound to 'admin'; unbind it there first"):
+        accounts.bind_identity("pc_1", ISSUER, "f81d4fae", by="admin")
+    with pytest.raises(AccountError, match="already bound to the identity 'f81d4fae'"):
+        accounts.bind_identity("admin", ISSUER, "another", by="admin")
+    # The same subject at another issuer is another identity.
+    assert accounts.bind_identity("pc_1", "https://other.example", "f81d4fae", by="admin")
+
+    session_id, _ = accounts.create_session("admin")
+    unbound = accounts.unbind_identity("admin", by="admin", reason="moved to another force")
+    assert (unbound.oidc_issuer, unbound.oidc_subject) == (None, None)
+    with pytest.raises(AuthenticationError, match="ended"):
+        accounts.session_principal(session_id)
+    event = state.audit_events()[-1]
+    assert (event.action, event.target) == ("user.unbind_identity", "user:admin")
+    assert event.detail == {
+        "issuer": ISSUER,
+        "subject": "f81d4fae",
+        "reason": "moved to another force",
+    }
+    with pytest.raises(AccountError, match="not bound"):
+        accounts.unbind_identity("admin", by="admin", reason="again")
+    # Free again: the identity can be bound to another account.
+    accounts.unbind_identity("pc_1", by="admin", reason="test")
+    assert accounts.bind_identity("pc_1", ISSUER, "f81d4fae", by="admin").oidc_subject
+    assert state.verify_audit().ok
+
+
+@pytest.mark.parametrize(
+    ("issuer", "subject", "message"),
+    [
+        ("", "f81d4fae", "an issuer"),
+        (ISSUER, "", "a subject"),
+        (ISSUER, " f81d4fae", "a subject"),
+        (ISSUER + "\n", "f81d4fae", "an issuer"),
+        (ISSUER, "x" * 256, "a subject must be 1-255"),
+        ("https://" + "x" * 500, "f81d4fae", "an issuer must be 1-500"),
+    ],
+)
+def test_a_bad_identity_is_refused_clearly(
+    accounts: Accounts, issuer: str, subject: str, message: str
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    with pytest.raises(AccountError, match=message):
+        accounts.bind_identity("pc_1", issuer, subject, by="admin")
+    with pytest.raises(AuthenticationError, match="no usable issuer and subject"):
+        accounts.identity_principal(issuer, subject, "pc_1")
+    assert accounts.user("pc_1").oidc_subject is None
+
+
+def test_the_database_holds_an_identity_on_one_account_only(state: State) -> None:
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    row = {"display_name": "x", "role": "investigator", "vetting": "SC", "created_at": now}
+    with state.engine.begin() as con:
+        # Any number of accounts have no identity.
+        con.execute(sa.insert(users), [{**row, "username": "a"}, {**row, "username": "b"}])
+        con.execute(
+            sa.insert(users).values(
+                **row, username="c", oidc_issuer=ISSUER, oidc_subject="f81d4fae"
+            )
+        )
+    with pytest.raises(sa.exc.IntegrityError), state.engine.begin() as con:
+        con.execute(
+            sa.insert(users).values(
+                **row, username="d", oidc_issuer=ISSUER, oidc_subject="f81d4fae"
+            )
+        )
+
+
+def test_the_first_sign_in_binds_an_account_made_for_the_provider_and_no_other(
+    state: State, accounts: Accounts, clock: Clock
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    principal = accounts.identity_principal(ISSUER, "sub-1", "pc_1", client="10.0.0.7")
+    assert principal.username == "pc_1"
+    account = accounts.user("pc_1")
+    assert (account.oidc_issuer, account.oidc_subject) == (ISSUER, "sub-1")
+    assert account.last_login_at == clock.now
+    event = state.audit_events()[-1]
+    assert (event.actor, event.action, event.target, event.client) == (
+        "pc_1",
+        "user.bind_identity",
+        "user:pc_1",
+        "10.0.0.7",
+    )
+    assert event.detail == {"issuer": ISSUER, "subject": "sub-1", "reason": "first sign-in"}
+    # From now on the identity is the key; the name claim no longer counts.
+    assert accounts.identity_principal(ISSUER, "sub-1", "someone.else").username == "pc_1"
+    assert accounts.identity_principal(ISSUER, "sub-1", "").username == "pc_1"
+    assert [e.action for e in state.audit_events()].count("user.bind_identity") == 1
+
+    with pytest.raises(AuthenticationError, match="'pc_1' is bound to another identity"):
+        accounts.identity_principal(ISSUER, "sub-2", "pc_1")
+    with pytest.raises(AuthenticationError, match="'pc_1' is bound to another identity"):
+        accounts.identity_principal("https://other.example", "sub-1", "pc_1")
+    accounts.disable("pc_1", by="admin", reason="suspended")
+    with pytest.raises(AuthenticationError, match="'pc_1' bound to this identity is disabled"):
+        accounts.identity_principal(ISSUER, "sub-1", "pc_1")
+    assert state.verify_audit().ok
+
+
+def test_a_name_claim_never_binds_a_password_account_a_bound_one_or_a_disabled_one(
+    state: State, accounts: Accounts
+) -> None:
+    accounts.add_user("admin", "Admin", "administrator", "SC", by="admin", password=PASSWORD)
+    accounts.add_user("pc_off", "PC Off", "response_officer", "NPPV2", by="admin")
+    accounts.disable("pc_off", by="admin", reason="left")
+    before = len(state.audit_events())
+    with pytest.raises(AuthenticationError, match="'admin' has a local password"):
+        accounts.identity_principal(ISSUER, "sub-9", "admin")
+    with pytest.raises(AuthenticationError, match="'pc_off' is disabled"):
+        accounts.identity_principal(ISSUER, "sub-9", "pc_off")
+    with pytest.raises(AuthenticationError, match="there is no account 'nobody'"):
+        accounts.identity_principal(ISSUER, "sub-9", "nobody")
+    with pytest.raises(AuthenticationError, match="there is no account ''"):
+        accounts.identity_principal(ISSUER, "sub-9", "")
+    # Names are compared exactly: no case folding.
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    with pytest.raises(AuthenticationError, match="there is no account 'PC_1'"):
+        accounts.identity_principal(ISSUER, "sub-9", "PC_1")
+    assert accounts.user("admin").oidc_subject is None
+    assert accounts.user("pc_off").oidc_subject is None
+    assert len(state.audit_events()) == before + 1  # only pc_1's user.add: refusals bind nothing
+
+    # Once an administrator binds it, the password account signs in with its identity.
+    accounts.bind_identity("admin", ISSUER, "sub-9", by="admin")
+    assert accounts.identity_principal(ISSUER, "sub-9", "whatever").username == "admin"
+
+
+def test_an_account_unbound_after_signing_in_is_bound_again_by_an_administrator_only(
+    accounts: Accounts,
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    accounts.identity_principal(ISSUER, "sub-1", "pc_1")
+    accounts.unbind_identity("pc_1", by="admin", reason="bound to the wrong person")
+    # Whoever was bound wrongly can't bind it again by signing in with the same name.
+    for subject in ("sub-1", "sub-2"):
+        with pytest.raises(AuthenticationError, match="'pc_1' has signed in before"):
+            accounts.identity_principal(ISSUER, subject, "pc_1")
+    assert accounts.user("pc_1").oidc_subject is None
+    accounts.bind_identity("pc_1", ISSUER, "sub-2", by="admin")
+    assert accounts.identity_principal(ISSUER, "sub-2", "pc_1").username == "pc_1"

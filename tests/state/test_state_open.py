@@ -7,11 +7,21 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from peelian.state import State, StateError, database_url
-from peelian.state.tables import metadata, operations, team_members, teams, users
+from peelian.state.database import alembic_config, create_engine
+from peelian.state.tables import (
+    api_tokens,
+    metadata,
+    operations,
+    sessions,
+    team_members,
+    teams,
+    users,
+)
 
 TABLES = {
     "users",
@@ -39,14 +49,14 @@ def revision(state: State) -> str | None:
 
 def test_opening_creates_every_table_at_the_latest_revision(state: State) -> None:
     assert set(sa.inspect(state.engine).get_table_names()) >= TABLES
-    assert revision(state) == "0005"
+    assert revision(state) == "0006"
 
 
 def test_opening_again_migrates_nothing_and_keeps_the_data(state_url: str) -> None:
     with State.open(state_url) as first:
         first.add_decision("same", "person", "m1", "m2", by="analyst1", reason="same PNC id")
     with State.open(state_url) as again:
-        assert revision(again) == "0005"
+        assert revision(again) == "0006"
         assert [d.reason for d in again.decisions()] == ["same PNC id"]
         assert again.verify_audit().ok
 
@@ -55,6 +65,42 @@ def test_the_tables_in_code_match_the_migrated_schema(state: State) -> None:
     with state.engine.connect() as con:
         differences = compare_metadata(MigrationContext.configure(con), metadata)
     assert differences == []
+
+
+def test_adding_the_oidc_identity_keeps_every_users_teams_tokens_and_sessions(
+    state_url: str,
+) -> None:
+    # 0006 adds columns and a unique index to `users` in place: rebuilding the table
+    # (SQLite batch mode) would cascade its deletion to these rows.
+    old = State(create_engine(database_url(state_url)))
+    with old._write() as con:
+        command.upgrade(alembic_config(connection=con), "0005")
+        user = con.execute(
+            sa.insert(users)
+            .values(username="pc_1", display_name="PC 1", role="investigator", vetting="SC",
+                    created_at=NOW)
+            .returning(users.c.id)
+        ).scalar_one()  # fmt: skip
+        team = con.execute(
+            sa.insert(teams).values(name="OPS", created_at=NOW).returning(teams.c.id)
+        ).scalar_one()
+        con.execute(sa.insert(team_members).values(team_id=team, user_id=user, added_at=NOW))
+        con.execute(
+            sa.insert(api_tokens).values(user_id=user, name="mdt", token_hash="a" * 64,
+                                         created_at=NOW, expires_at=NOW)
+        )  # fmt: skip
+        con.execute(
+            sa.insert(sessions).values(id_hash="b" * 64, user_id=user, csrf_token="c",
+                                       created_at=NOW, last_seen_at=NOW, expires_at=NOW)
+        )  # fmt: skip
+    old.close()
+    with State.open(state_url) as state:
+        assert revision(state) == "0006"
+        assert state.accounts.user("pc_1").teams == ("OPS",)
+        assert state.accounts.user("pc_1").oidc_subject is None
+        with state.engine.connect() as con:
+            for table in (users, team_members, api_tokens, sessions):
+                assert con.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
 
 
 def test_users_teams_and_operations_hold_rows_and_keep_their_keys(state: State) -> None:

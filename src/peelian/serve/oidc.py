@@ -1,9 +1,17 @@
 """Sign-in through the force's OpenID Connect identity provider (Authlib).
 
-The provider proves who the user is; Peelian still decides what they may do:
-the claim named by `username_claim` (default `preferred_username`) must name an
-enabled Peelian account, whose role, vetting and teams an administrator set.
-An unknown or disabled account is refused (and the refusal audited), so an
+The provider proves who the user is; Peelian still decides what they may do.
+The user is the Peelian account bound to their identity at the provider: the
+verified ID token's issuer and subject (`iss`, `sub`), which, unlike a name,
+the user can't edit and the provider doesn't reuse. The name claim
+(`username_claim`, default `preferred_username`) counts only once: at the first
+sign-in of an identity no account is bound to, it names the account to bind,
+and only an account made for the provider (no password) that has never signed
+in is bound that way (`Accounts.identity_principal`). An account with
+a password, such as the administrator's, is bound by an administrator
+(`Accounts.bind_identity`), never by a claim. A refusal (no ID token, no issuer
+or subject, no such account, a disabled one, one bound to another identity,
+one with a password, one that was unbound) is audited with its reason, so an
 identity provider can't grant access by itself.
 
 The authorisation code flow with a client secret, PKCE (S256), state and nonce;
@@ -41,7 +49,10 @@ class OidcSettings:
 
 
 def oidc_router(settings: OidcSettings) -> APIRouter:
+    import httpx
     from authlib.integrations.starlette_client import OAuth, OAuthError
+    from authlib.oidc.core import UserInfo
+    from joserfc.errors import JoseError  # Authlib's ID token checks raise these
 
     from peelian.serve.web import login_page, safe_next, start_session
 
@@ -73,7 +84,15 @@ def oidc_router(settings: OidcSettings) -> APIRouter:
         state = request.app.state.state_db
         try:
             token = await client.authorize_access_token(request)
-        except (OAuthError, ValueError) as exc:
+        except httpx.HTTPError as exc:  # the token endpoint is down or unreachable
+            log.warning("OIDC: the token endpoint can't be reached: %s", str(exc)[:300])
+            state.append_audit(
+                "?", "login", client=client_of(request), detail={"via": "oidc"},
+                outcome="refused: the identity provider could not be reached",
+            )  # fmt: skip
+            return login_page(request, target, "The identity provider can't be reached.")
+        except (OAuthError, JoseError, ValueError) as exc:
+            # JoseError: a bad signature, a wrong audience or nonce, a missing claim...
             # the provider's (or a forger's) words are logged, not written to the audit
             log.warning("OIDC sign-in refused: %s", str(exc)[:300])
             state.append_audit(
@@ -81,27 +100,56 @@ def oidc_router(settings: OidcSettings) -> APIRouter:
                 outcome="refused: the identity provider's answer was not accepted",
             )  # fmt: skip
             return login_page(request, target, "Sign-in with the identity provider failed.")
-        claims = dict(token.get("userinfo") or {})
+        claims = _verified_claims(token, UserInfo)
+        issuer, subject = claims.get("iss"), claims.get("sub")
         # Used as given (no case folding): the claim must name the account exactly.
         username = str(claims.get(settings.username_claim) or "").strip()
+        identity = {"via": "oidc", "issuer": _shown(issuer), "subject": _shown(subject)}
+        actor = username[:100] or "?"
         try:
-            state.accounts.principal(username)
-        except AuthenticationError:
+            if not claims:
+                raise AuthenticationError("the provider's answer had no verified ID token")
+            if not (isinstance(issuer, str) and issuer and isinstance(subject, str) and subject):
+                raise AuthenticationError("the ID token has no issuer or no subject")
+            principal = state.accounts.identity_principal(
+                issuer, subject, username, client=client_of(request)
+            )
+        except AuthenticationError as exc:
             state.append_audit(
-                username[:100] or "?", "login", target=f"user:{username[:100]}",
-                client=client_of(request), detail={"via": "oidc", "issuer": claims.get("iss")},
-                outcome="refused: no enabled Peelian account for this identity",
+                actor, "login", target=f"user:{username[:100]}", client=client_of(request),
+                detail=identity, outcome=f"refused: {exc}",
             )  # fmt: skip
             return login_page(
                 request,
                 target,
                 "Your identity provider signed you in, but there is no enabled Peelian "
-                "account for you; ask an administrator.",
+                "account for that identity; ask an administrator.",
             )
+        username = principal.username
         state.append_audit(
             username, "login", target=f"user:{username}", client=client_of(request),
-            detail={"via": "oidc", "issuer": claims.get("iss")},
+            detail=identity,
         )  # fmt: skip
         return start_session(request, username, target)
 
     return router
+
+
+def _verified_claims(token: dict[str, Any], verified: type[dict[str, Any]]) -> dict[str, Any]:
+    """The claims of the verified ID token, or {} without one.
+
+    `authorize_access_token` checks the ID token (signature, issuer, audience,
+    expiry, nonce) and puts its claims under "userinfo" as a `UserInfo` (`verified`),
+    but only when the answer has an ID token and the flow a nonce (scope `openid`
+    always has one). Otherwise "userinfo" is whatever the token endpoint's JSON
+    said, unchecked and a plain dict: the type tells the two apart.
+    """
+    claims = token.get("userinfo")
+    if "id_token" not in token or not isinstance(claims, verified):
+        return {}
+    return dict(claims)
+
+
+def _shown(value: object) -> str | None:
+    """A claim for the audit: a string, cut short (the claims are the provider's words)."""
+    return value[:300] if isinstance(value, str) else None

@@ -9,6 +9,8 @@ flagged persons.
     accounts.token_principal(token) -> Principal
     session_id, csrf = accounts.create_session("pc_1234", client="10.0.0.7")
     accounts.session_principal(session_id) -> (Principal, csrf)
+    accounts.bind_identity("pc_1234", "https://idp.force.example", "f81d4fae", by="admin")
+    accounts.identity_principal("https://idp.force.example", "f81d4fae", "pc_1234") -> Principal
 
 Passwords are kept as argon2id hashes; API tokens and session ids as SHA-256
 digests (they are long random strings, so a fast hash is enough and a stolen
@@ -17,6 +19,14 @@ after `MAX_FAILURES` failures in a row, for `LOCK_MINUTES`) and per client
 address; an unknown username and a wrong password give the same answer in
 about the same time. Every change and every sign-in writes an audit event in
 the same transaction.
+
+Sign-in through the force's OpenID Connect provider finds the account by the
+ID token's issuer and subject (`iss`, `sub`): a stable identity, where a name
+claim can be edited or reused. An administrator binds an account to an
+identity (`bind_identity`); an account made for the provider (no password) is
+bound on its first sign-in to the identity whose name claim names it. An
+account with a password is never bound that way, so nobody at the provider can
+take over a local account (the administrator's) by a name.
 """
 
 from __future__ import annotations
@@ -66,6 +76,11 @@ _HASHER = PasswordHasher()  # argon2id with the library's current recommended co
 # Verified against when the username is unknown, so timing doesn't tell which failed.
 _DUMMY_HASH = _HASHER.hash("not a real password: a constant for timing")
 SIGN_IN_REFUSED = "wrong username or password"
+# OpenID Connect: an issuer is a URL; a subject is at most 255 ASCII characters (Core 1.0, 2).
+MAX_ISSUER_CHARS = 500
+MAX_SUBJECT_CHARS = 255
+# Printable, and no space at either end: an identity is compared exactly, never trimmed.
+_IDENTITY = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?")
 
 
 class AccountError(ValueError):
@@ -96,6 +111,9 @@ class Account:
     created_at: dt.datetime
     last_login_at: dt.datetime | None
     locked_until: dt.datetime | None
+    # The OpenID Connect identity (issuer, subject) it signs in with; None until bound.
+    oidc_issuer: str | None
+    oidc_subject: str | None
 
 
 @dataclass(frozen=True)
@@ -295,11 +313,7 @@ class Accounts:
             user_id = _require_user(con, username).id
             con.execute(sa.update(users).where(users.c.id == user_id).values(**values))
             if end_sessions:
-                con.execute(
-                    sa.update(sessions)
-                    .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                    .values(revoked_at=self._clock())
-                )
+                _end_sessions(con, user_id, self._clock())
             # The audit event says what changed, but never a password hash or profile values.
             if shown is not None:
                 detail: dict[str, Any] = {"fields": shown}
@@ -498,6 +512,90 @@ class Accounts:
                 return f"too many failed sign-ins from this address; {wait}"
         return None
 
+    # Sign-in through the force's OpenID Connect identity provider.
+
+    def bind_identity(self, username: str, issuer: str, subject: str, *, by: str) -> Account:
+        """Bind an account to an identity at the provider (its ID tokens' `iss` and
+        `sub`): that identity then signs in as this account, whatever its name claim
+        says. One account per identity and one identity per account (unbind first).
+
+        Example (the subject as the provider's directory shows it):
+
+            accounts.bind_identity("admin", "https://idp.force.example", "f81d4fae", by="admin")
+        """
+        issuer, subject = check_identity(issuer, subject)
+        with self._write() as con:
+            row = _require_user(con, username)
+            holder = _identity_holder(con, issuer, subject)
+            if holder is not None:
+                raise AccountError(
+                    f"the identity {subject!r} at {issuer} is already bound to "
+                    f"{holder.username!r}"
+                    + ("" if holder.username == username else "; unbind it there first")
+                )
+            if row.oidc_subject is not None:
+                raise AccountError(
+                    f"{username!r} is already bound to the identity {row.oidc_subject!r} at "
+                    f"{row.oidc_issuer}; unbind it first (`peelian users unbind-identity`)"
+                )
+            _bind(con, row.id, issuer, subject)
+            audit.append(
+                con, by, "user.bind_identity", target=f"user:{username}",
+                detail={"issuer": issuer, "subject": subject},
+            )  # fmt: skip
+            return _account(con, username)
+
+    def unbind_identity(self, username: str, *, by: str, reason: str) -> Account:
+        """Unbind an account from its identity at the provider. Its UI sessions end
+        (they may have been started by that identity); a password still works. It
+        is bound again by `bind_identity` only: a name claim binds an account on
+        its first sign-in, and this one has signed in."""
+        reason = _check_name("a reason", reason)
+        with self._write() as con:
+            row = _require_user(con, username)
+            if row.oidc_subject is None:
+                raise AccountError(f"{username!r} is not bound to an identity")
+            con.execute(
+                sa.update(users)
+                .where(users.c.id == row.id)
+                .values(oidc_issuer=None, oidc_subject=None)
+            )
+            _end_sessions(con, row.id, self._clock())
+            audit.append(
+                con, by, "user.unbind_identity", target=f"user:{username}",
+                detail={"issuer": row.oidc_issuer, "subject": row.oidc_subject, "reason": reason},
+            )  # fmt: skip
+            return _account(con, username)
+
+    def identity_principal(
+        self, issuer: str, subject: str, claimed_username: str, *, client: str | None = None
+    ) -> Principal:
+        """The enabled user bound to an identity at the provider (the `iss` and `sub`
+        of a verified ID token); AuthenticationError, its message the reason for the
+        audit, when there is none.
+
+        When no account is bound to the identity, the account named exactly by
+        `claimed_username` (the token's name claim) is bound to it, on its first
+        sign-in only: if it was made for the provider (no password), is bound to no
+        identity and has never signed in. That binding is audited as the user's own
+        `user.bind_identity`.
+        """
+        try:
+            issuer, subject = check_identity(issuer, subject)
+        except AccountError:
+            raise AuthenticationError("the ID token has no usable issuer and subject") from None
+        now = self._clock()
+        with self._write() as con:
+            row = _identity_holder(con, issuer, subject)
+            if row is None:
+                row = _bind_on_first_sign_in(con, issuer, subject, claimed_username, client)
+            elif row.disabled:
+                raise AuthenticationError(
+                    f"the account {row.username!r} bound to this identity is disabled"
+                )
+            con.execute(sa.update(users).where(users.c.id == row.id).values(last_login_at=now))
+            return _principal(con, row.username)
+
     # API tokens.
 
     def create_token(
@@ -684,6 +782,23 @@ def _role_and_vetting(role: str, vetting: str) -> None:
         raise AccountError(str(exc)) from None
 
 
+def check_identity(issuer: str, subject: str) -> tuple[str, str]:
+    """An identity at the OpenID Connect provider, as its ID tokens give it (`iss`,
+    `sub`); AccountError if either is empty, too long, or has control characters
+    or a space at either end (identities are compared exactly, never trimmed)."""
+    for what, value, most in (
+        ("an issuer", issuer, MAX_ISSUER_CHARS),
+        ("a subject", subject, MAX_SUBJECT_CHARS),
+    ):
+        if not isinstance(value, str) or len(value) > most or not _IDENTITY.fullmatch(value):
+            shown = repr(value)[:80]
+            raise AccountError(
+                f"{what} must be 1-{most} printable characters without a space at either end "
+                f"(got {shown})"
+            )
+    return issuer, subject
+
+
 def _verify(stored: str, password: str) -> bool:
     try:
         return _HASHER.verify(stored, password)
@@ -708,6 +823,14 @@ def _count_failure(con: sa.Connection, user_id: int, now: dt.datetime) -> None:
         )
 
 
+def _end_sessions(con: sa.Connection, user_id: int, now: dt.datetime) -> None:
+    con.execute(
+        sa.update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
 def _user_row(con: sa.Connection, username: str) -> sa.Row[Any] | None:
     return con.execute(sa.select(users).where(users.c.username == username)).first()
 
@@ -716,6 +839,56 @@ def _require_user(con: sa.Connection, username: str) -> sa.Row[Any]:
     row = _user_row(con, username)
     if row is None:
         raise AccountError(f"there is no user {username!r}")
+    return row
+
+
+def _identity_holder(con: sa.Connection, issuer: str, subject: str) -> sa.Row[Any] | None:
+    """The account bound to an identity, if any."""
+    return con.execute(
+        sa.select(users).where(users.c.oidc_issuer == issuer, users.c.oidc_subject == subject)
+    ).first()
+
+
+def _bind(con: sa.Connection, user_id: int, issuer: str, subject: str) -> None:
+    con.execute(
+        sa.update(users)
+        .where(users.c.id == user_id)
+        .values(oidc_issuer=issuer, oidc_subject=subject)
+    )
+
+
+def _bind_on_first_sign_in(
+    con: sa.Connection, issuer: str, subject: str, claimed: str, client: str | None
+) -> sa.Row[Any]:
+    """Bind the account the name claim names to an identity no account holds, if
+    it was made for the provider and has never signed in (so never been bound: an
+    account an administrator unbound is bound again by an administrator only);
+    AuthenticationError otherwise."""
+    name = claimed if isinstance(claimed, str) else ""
+    row = _user_row(con, name) if 0 < len(name) <= 100 else None
+    if row is None:
+        raise AuthenticationError(
+            f"no account is bound to this identity, and there is no account {name[:100]!r}"
+        )
+    if row.disabled:
+        raise AuthenticationError(f"the account {name!r} is disabled")
+    if row.oidc_subject is not None:
+        raise AuthenticationError(f"the account {name!r} is bound to another identity")
+    if row.password_hash is not None:
+        raise AuthenticationError(
+            f"the account {name!r} has a local password, so it is not bound by a name "
+            "claim; an administrator must bind it to this identity"
+        )
+    if row.last_login_at is not None:  # it was bound, and an administrator unbound it
+        raise AuthenticationError(
+            f"the account {name!r} has signed in before, so it is not bound again by a "
+            "name claim; an administrator must bind it to this identity"
+        )
+    _bind(con, row.id, issuer, subject)
+    audit.append(
+        con, name, "user.bind_identity", target=f"user:{name}", client=client,
+        detail={"issuer": issuer, "subject": subject, "reason": "first sign-in"},
+    )  # fmt: skip
     return row
 
 
@@ -759,6 +932,8 @@ def _account(con: sa.Connection, username: str) -> Account:
         created_at=row.created_at,
         last_login_at=row.last_login_at,
         locked_until=row.locked_until,
+        oidc_issuer=row.oidc_issuer,
+        oidc_subject=row.oidc_subject,
     )
 
 

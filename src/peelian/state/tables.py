@@ -74,6 +74,11 @@ users = sa.Table(
     sa.Column("locked_until", UTCDateTime, nullable=True),
     sa.Column("last_login_at", UTCDateTime, nullable=True),
     sa.Column("password_changed_at", UTCDateTime, nullable=True),
+    # The OpenID Connect identity (the ID token's `iss` and `sub`) the user signs in
+    # with; both null until bound. One account per identity.
+    sa.Column("oidc_issuer", sa.Text, nullable=True),
+    sa.Column("oidc_subject", sa.Text, nullable=True),
+    sa.Index("ux_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),
 )
 
 teams = sa.Table(
