@@ -6,10 +6,15 @@ Registered on the `peelian` app by `peelian.cli` (imported at its end).
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,8 +22,11 @@ from rich.table import Table
 from peelian.cli import app, bench_app, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _state_url
 
+if TYPE_CHECKING:
+    from peelian.serve.app import ServeSettings
 
-def serve_app(
+
+def serve_settings(
     hub: Path,
     state: str | None,
     *,
@@ -26,8 +34,8 @@ def serve_app(
     secure_cookies: bool,
     oidc_metadata: str | None = None,
     kpi_settings: Path | None = None,
-) -> object:
-    from peelian.serve.app import ServeSettings, create_app
+) -> ServeSettings:
+    from peelian.serve.app import ServeSettings
     from peelian.serve.oidc import OidcSettings
 
     oidc = None
@@ -41,13 +49,34 @@ def serve_app(
             )
         claim = os.environ.get("PEELIAN_OIDC_USERNAME_CLAIM", "preferred_username")
         oidc = OidcSettings(oidc_metadata, client_id, secret, username_claim=claim)
+    return ServeSettings(
+        hub=hub,
+        state_url=_state_url(hub, state),
+        secure_cookies=secure_cookies,
+        boundaries=boundaries,
+        oidc=oidc,
+        kpi_settings=kpi_settings,
+    )
+
+
+def serve_app(
+    hub: Path,
+    state: str | None,
+    *,
+    boundaries: Path | None,
+    secure_cookies: bool,
+    oidc_metadata: str | None = None,
+    kpi_settings: Path | None = None,
+) -> object:
+    from peelian.serve.app import create_app
+
     return create_app(
-        ServeSettings(
-            hub=hub,
-            state_url=_state_url(hub, state),
-            secure_cookies=secure_cookies,
+        serve_settings(
+            hub,
+            state,
             boundaries=boundaries,
-            oidc=oidc,
+            secure_cookies=secure_cookies,
+            oidc_metadata=oidc_metadata,
             kpi_settings=kpi_settings,
         )
     )
@@ -85,27 +114,102 @@ def serve_cmd(
             help="Harm, KPI and response settings (YAML, as `peelian analyse --settings`).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes. Each opens the hub read-only and keeps its own "
+            "in-memory tables derived from it (memory grows with each).",
+        ),
+    ] = 1,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="Logs on standard error: text (for people) or json (one object per line, "
+            "for a log collector). One line per request, with its X-Request-ID.",
+        ),
+    ] = "text",
 ) -> None:
-    """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json).
+    """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json),
+    with /healthz, /readyz and /metrics for the platform (docs/operations.md).
 
     Example:
 
         peelian serve --hub data/hub --port 8000 --boundaries data/areas.geojson
+
+        peelian serve --hub data/hub --host 0.0.0.0 --workers 4 --log-format json
     """
     import uvicorn
 
+    from peelian.serve.ops import LOG_FORMATS, configure_logging
+
     if not (hub / "hub.duckdb").exists():
         raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
+    if log_format not in LOG_FORMATS:
+        raise _fail(f"--log-format is one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     if kpi_settings is not None:
         from peelian.cli_analyse import _settings
 
         _settings(kpi_settings)  # a wrong file fails here, not at the first request
-    application = serve_app(
+    settings = serve_settings(
         hub, state, boundaries=boundaries, secure_cookies=secure_cookies,
         oidc_metadata=oidc_metadata, kpi_settings=kpi_settings,
     )  # fmt: skip
-    out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+    configure_logging(log_format)
+    # uvicorn's own access log would write paths with their query strings: the app
+    # writes a line per request itself (ops.RequestContext), and uvicorn's records go
+    # through the handler configured above (log_config=None)
+    if workers == 1:
+        from peelian.serve.app import create_app
+
+        application = create_app(settings)
+        out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
+        uvicorn.run(
+            application, host=host, port=port, log_level="warning", log_config=None,
+            access_log=False,
+        )  # fmt: skip
+        return
+    from peelian.serve.app import SETTINGS_ENV, settings_to_env
+    from peelian.serve.ops import MULTIPROC_ENV
+    from peelian.state import State, StateError
+
+    try:  # migrated once here, not by each worker at once; a bad URL fails here
+        State.open(settings.state_url).close()
+    except StateError as exc:
+        raise _fail(str(exc)) from None
+    # each worker makes the app from these (peelian.serve.app:app_from_env), with one
+    # key for the OIDC flow's cookie, as a sign-in may come back to another worker
+    settings.flow_key = secrets.token_urlsafe(32)
+    os.environ[SETTINGS_ENV] = settings_to_env(settings, log_format=log_format)
+    with _metrics_folder() as folder:
+        os.environ[MULTIPROC_ENV] = str(folder)  # the workers write their metrics there
+        out_console.print(
+            f"Peelian is serving {hub} on http://{host}:{port}/ with {workers} workers "
+            "(Ctrl-C stops it)"
+        )
+        uvicorn.run(
+            "peelian.serve.app:app_from_env", factory=True, workers=workers,
+            host=host, port=port, log_level="warning", log_config=None, access_log=False,
+        )  # fmt: skip
+
+
+@contextmanager
+def _metrics_folder() -> Iterator[Path]:
+    """The folder of the workers' metric files: PROMETHEUS_MULTIPROC_DIR when set
+    (emptied at start: a previous server's counts would add up with these), else a new
+    temporary folder, removed at the end."""
+    from peelian.serve.ops import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="peelian-metrics-"))
+    prepare_multiprocess_dir(folder)
+    try:
+        yield folder
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @bench_app.command("web")

@@ -1,6 +1,9 @@
-"""The FastAPI application: `create_app(ServeSettings(...))`.
+"""The FastAPI application: `create_app(ServeSettings(...))`, or `app_from_env()` in each
+worker process of `peelian serve --workers N`.
 
-Middleware, outermost first: security headers on every answer (a strict
+Middleware, outermost first: the request context (a request id, metrics and a log
+line per request, see ops.py; outside even the handler of unexpected errors, so a
+500 carries its request id too); security headers on every answer (a strict
 Content-Security-Policy: scripts, styles and images from this server only);
 a body size limit (413, counted as the body streams, whatever Content-Length
 says); JSON only for API changes (415). Errors become problem details for the
@@ -10,13 +13,15 @@ and answered with that id only.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peelian.govern.policy import PolicyDeniedError
 from peelian.serve.oidc import OIDC_COOKIE, OidcSettings
+from peelian.serve.ops import Metrics, RequestContext, configure_logging, ops_router
 from peelian.serve.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger("peelian.serve")
@@ -50,6 +56,9 @@ class ServeSettings:
     boundaries: Path | None = None
     oidc: OidcSettings | None = None
     kpi_settings: Path | None = None  # harm, KPI and response settings (reference/kpis.yaml)
+    # signs the OIDC flow's state cookie; one per server start, the same in every worker
+    # (a sign-in may come back to another worker); None: a fresh one for this app
+    flow_key: str | None = None
 
 
 class BodyLimit:
@@ -126,6 +135,17 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
+class PeelianAPI(FastAPI):
+    """FastAPI with the request context (ops.py) outside every other layer."""
+
+    def __init__(self, *, metrics: Metrics, **kwargs: Any) -> None:
+        self.metrics = metrics
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack(), self.metrics)
+
+
 def create_app(settings: ServeSettings) -> FastAPI:
     from peelian.serve.api import router
     from peelian.serve.hubs import ServedHub
@@ -144,8 +164,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         finally:
             app.state.hub.close()
             app.state.state_db.close()
+            metrics.process_exit()
 
-    app = FastAPI(
+    metrics = Metrics(settings.hub)
+    app = PeelianAPI(
+        metrics=metrics,
         title="Peelian API",
         version="1",
         summary="An open police data hub: search, entities, networks, review and audit.",
@@ -157,6 +180,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(ops_router(metrics))  # /healthz, /readyz, /metrics
     if settings.oidc is not None:
         from starlette.middleware.sessions import SessionMiddleware
 
@@ -166,7 +190,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         # the OIDC flow's state and nonce, for the ten minutes a sign-in may take
         app.add_middleware(
             SessionMiddleware,
-            secret_key=secrets.token_urlsafe(32),
+            secret_key=settings.flow_key or secrets.token_urlsafe(32),
             session_cookie=OIDC_COOKIE,
             max_age=600,
             same_site="lax",
@@ -245,3 +269,46 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+# The settings of `peelian serve --workers N`, for each worker's `app_from_env`.
+SETTINGS_ENV = "PEELIAN_SERVE_SETTINGS"
+# The identity provider's client secret stays where the operator put it.
+OIDC_SECRET_ENV = "PEELIAN_OIDC_CLIENT_SECRET"
+
+
+def settings_to_env(settings: ServeSettings, *, log_format: str = "text") -> str:
+    """`settings` (and the log format) as the JSON `app_from_env` reads from
+    PEELIAN_SERVE_SETTINGS; without the OIDC client secret, which each worker reads
+    from PEELIAN_OIDC_CLIENT_SECRET as the command did."""
+    values = asdict(settings)
+    if values["oidc"] is not None:
+        values["oidc"].pop("client_secret")
+    return json.dumps({"settings": values, "log_format": log_format}, default=str)
+
+
+def settings_from_env() -> tuple[ServeSettings, str]:
+    """The settings and log format `settings_to_env` wrote to PEELIAN_SERVE_SETTINGS."""
+    given = os.environ.get(SETTINGS_ENV)
+    if not given:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set: start the server with `peelian serve`")
+    data = json.loads(given)
+    values = data["settings"]
+    types = get_type_hints(ServeSettings)
+    for name, value in values.items():
+        if value is not None and Path in (types[name], *get_args(types[name])):
+            values[name] = Path(value)
+    if values.get("oidc") is not None:
+        values["oidc"] = OidcSettings(
+            client_secret=os.environ.get(OIDC_SECRET_ENV, ""), **values["oidc"]
+        )
+    return ServeSettings(**values), str(data.get("log_format", "text"))
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `peelian serve --workers N` (uvicorn's factory,
+    `peelian.serve.app:app_from_env`): the settings the command put in
+    PEELIAN_SERVE_SETTINGS, logging as the command was asked."""
+    settings, log_format = settings_from_env()
+    configure_logging(log_format)
+    return create_app(settings)
