@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from peelian.resolve.cluster import (
+    AMBIGUOUS,
     SHARED_ID,
     Clustering,
     Name,
@@ -48,14 +49,33 @@ def test_forenames_by_nickname_typo_initial_or_swap_are_compatible() -> None:
     assert not forenames_compatible(("AMY", "AMY", "AM", "S"), ("ZOE", "ZOE", "S", "S"))
 
 
-def test_a_name_only_mention_does_not_chain_father_and_son() -> None:
+def test_a_mention_without_a_dob_fitting_father_and_son_alike_joins_neither() -> None:
     father = person("JOHN", dt.date(1965, 7, 2))
     son = person("JOHN", dt.date(1992, 1, 30))
-    name_only = person("JOHN")
-    result = cluster([father, son, name_only], [(2, 0, 9.0, "model"), (2, 1, 8.0, "model")])
-    assert result.labels[2] == result.labels[0]
-    assert result.labels[1] != result.labels[0]
+    no_dob = person("JOHN")  # name and address, say
+    result = cluster([father, son, no_dob], [(2, 0, 9.0, "model"), (2, 1, 8.0, "model")])
+    assert len(set(result.labels)) == 3
+    assert [(r.left, r.right, r.reason) for r in result.refusals] == [
+        (2, 0, AMBIGUOUS),
+        (2, 1, AMBIGUOUS),
+    ]
+
+
+def test_a_mention_without_a_dob_fitting_one_of_father_and_son_far_better_joins_him() -> None:
+    father = person("JOHN", dt.date(1965, 7, 2))
+    son = person("JOHN", dt.date(1992, 1, 30))
+    no_dob = person("JOHN")  # and the son's mobile number, say
+    edges: list[tuple[int, int, float | None, str]] = [
+        (2, 1, 14.0, "model"),
+        (2, 0, 9.0, "model"),
+    ]
+    result = cluster([father, son, no_dob], edges)
+    assert result.labels[2] == result.labels[1] != result.labels[0]
     assert [r.reason for r in result.refusals] == ["different dates of birth"]
+    # the same where the two fits are of one person's date of birth, with a slip
+    slip = person("JOHN", dt.date(1992, 1, 31))
+    result = cluster([slip, son, no_dob], [(2, 0, 9.0, "model"), (2, 1, 8.0, "model")])
+    assert len(set(result.labels)) == 1
 
 
 def test_twins_are_not_chained_through_a_surname_and_dob_only_mention() -> None:
@@ -158,6 +178,53 @@ def test_a_bare_name_fitting_two_people_stays_apart_unless_one_is_far_better_kno
     result = bare_case([*rows, ("JOHN", "SMITH", None, False)], edges)
     assert result.labels[11] == result.labels[0] != result.labels[10]
     assert result.spanning[-1][3] == "name: the best-known of its bearers"
+
+
+def company_case(
+    rows: list[tuple[str, str, dt.date | None, bool, str]],
+    edges: list[tuple[int, int, float | None, str]] | None = None,
+) -> Clustering:
+    """rows: (forename, surname, dob, rich, record); nameless rows have forename ''."""
+    names = [Name(f, f, f[:2], s, s[:3]) if f else None for f, s, _, _, _ in rows]
+    traits = [person(f or None, dob, s) for f, s, dob, _, _ in rows]
+    return cluster(
+        traits,
+        edges or [],
+        names=names,
+        rich=[r for *_, r, _ in rows],
+        attachable=[True] * len(rows),
+        records=[rec for *_, rec in rows],
+    )
+
+
+def test_a_bare_name_fitting_two_people_goes_to_the_one_seen_with_its_co_subject() -> None:
+    older, younger, dean = dt.date(1965, 7, 2), dt.date(1992, 1, 30), dt.date(1991, 5, 5)
+    rows: list[tuple[str, str, dt.date | None, bool, str]] = [
+        ("JOHN", "SMITH", older, True, "crime|1"),
+        ("JOHN", "SMITH", younger, True, "crime|2"),
+        ("DEAN", "WOOD", dean, True, "crime|2"),  # arrested with the younger John Smith
+        ("", "", None, True, "intelligence|9"),  # the report's author: no name
+        ("JOHN", "SMITH", None, False, "intelligence|9"),
+        ("DEAN", "WOOD", None, False, "intelligence|9"),
+    ]
+    result = company_case(rows)
+    labels = result.labels
+    assert labels[4] == labels[1] != labels[0]
+    assert labels[5] == labels[2]
+    vias = {(a, b): via for a, b, _, via in result.spanning}
+    assert vias[(4, 1)] == "name: and someone named with it before"
+    assert result.refusals == []
+
+    # Named with nobody either John Smith has been named with: stays apart, for review.
+    alone = [*rows[:2], ("DEAN", "WOOD", dean, True, "crime|3"), *rows[3:]]
+    result = company_case(alone)
+    assert len({result.labels[0], result.labels[1], result.labels[4]}) == 3
+    assert {r.reason for r in result.refusals} == {"the name alone fits 2 known people"}
+
+    # Seen with both: the company does not decide.
+    both = [*rows, ("DEAN", "WOOD", dean, True, "crime|1")]
+    result = company_case(both, edges=[(2, 6, 20.0, "model")])
+    assert result.labels[4] not in (result.labels[0], result.labels[1])
 
 
 def test_bare_names_nobody_is_known_by_join_each_other_only_when_the_source_allows() -> None:

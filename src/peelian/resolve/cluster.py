@@ -9,15 +9,21 @@ first and two clusters are joined only if nothing they hold contradicts:
 - dates of birth that no typo, swap or off-by-one year explains;
 - forenames that are not the same name (no nickname, typo, initial or swap).
 
+Before that, a mention with no date of birth whose two best model fits are
+people their dates of birth tell apart (a father and son of one name at one
+address), within `AMBIGUITY_MARGIN`, joins neither (`hold_ambiguous`).
+
 A refused join goes to the review queue with its reason. An analyst's "the
 same" decision joins clusters before any scored edge and is never refused.
 
 A mention that holds nothing but a name (an intelligence subject, a caller),
 from a source whose mapping allows it, is joined last, by `attach_name_only`: to
-the one person the hub knows by a compatible name, or to the best known of
-several such people if they hold ten times the mentions of any other; if the hub
-knows nobody by that name, to other bare mentions of a compatible name. Otherwise
-it stays apart, and each person it could be goes to the review queue.
+the one person the hub knows by a compatible name; of several such people, to the
+one who has been named before with someone the same record names (if exactly
+one has), or else to the best known if they hold ten times the mentions of any
+other; if the hub knows nobody by that name, to other bare mentions of a
+compatible name. Otherwise it stays apart, and each person it could be goes to
+the review queue.
 """
 
 from __future__ import annotations
@@ -242,19 +248,68 @@ class Clusterer:
 DOMINANT = 10
 
 
+class Company:
+    """Who is named together: the people party to the same record (an intelligence
+    report's subjects, a crime's nominals), by cluster, as clustering stood when made.
+    `records[i]` is the record mention i belongs to; nameless mentions (a report's
+    author, known by collar number) are left out, as they keep company with everyone.
+    """
+
+    def __init__(
+        self,
+        clusterer: Clusterer,
+        names: Sequence[Name | None],
+        records: Sequence[str | None],
+    ) -> None:
+        self.clusterer = clusterer
+        self.records = records
+        self.parties: dict[str, list[int]] = {}
+        self.records_of: dict[int, set[str]] = {}
+        for i, record in enumerate(records):
+            if record is None or names[i] is None:
+                continue
+            self.parties.setdefault(record, []).append(i)
+            self.records_of.setdefault(clusterer.find(i), set()).add(record)
+        self._associates: dict[int, set[int]] = {}
+
+    def named_with(self, members: Sequence[int]) -> set[int]:
+        """The clusters of the people named in the same records as `members`."""
+        find = self.clusterer.find
+        own = {find(i) for i in members}
+        return {
+            find(j)
+            for i in members
+            if self.records[i] is not None
+            for j in self.parties.get(self.records[i] or "", ())
+        } - own
+
+    def associates(self, root: int) -> set[int]:
+        """The clusters named in any record together with cluster `root`."""
+        if root not in self._associates:
+            find = self.clusterer.find
+            self._associates[root] = {
+                find(j) for record in self.records_of.get(root, ()) for j in self.parties[record]
+            } - {root}
+        return self._associates[root]
+
+
 def attach_name_only(
     clusterer: Clusterer,
     names: Sequence[Name | None],
     rich: Sequence[bool],
     attachable: Sequence[bool],
+    records: Sequence[str | None] | None = None,
 ) -> None:
     """Join clusters made only of bare names (`rich[i]` False: no date of birth,
     address, phone, email or identifier; `attachable[i]`: its source allows it) to
-    the one rich cluster with a compatible name (`names_compatible`), or to the one
-    of several holding `DOMINANT` times the mentions of any other; if no rich
-    cluster fits, to other bare names that are compatible. A bare name fitting
-    several rich clusters, none dominant, stays apart: a refusal per cluster it
-    could be, for review. Forename initials are never enough."""
+    the one rich cluster with a compatible name (`names_compatible`). A bare name
+    fitting several rich clusters goes to the one of them that someone named in the
+    same record (`records[i]`) has been named with before, if exactly one has: a
+    report on "John Smith and Dean Wood" is about the John Smith who was arrested
+    with Dean Wood. Failing that, to the one holding `DOMINANT` times the mentions of
+    any other; otherwise it stays apart, with a refusal per cluster it could be, for
+    review. If no rich cluster fits, it joins other bare names that are compatible.
+    Forename initials are never enough."""
     rich_roots = {clusterer.find(i) for i, r in enumerate(rich) if r and names[i] is not None}
     # blocking key (surname, or its sound) -> each distinct rich name -> its clusters
     index: dict[str, dict[Name, set[int]]] = {}
@@ -283,6 +338,7 @@ def attach_name_only(
         return compatible[q]
 
     unknown: list[list[int]] = []
+    ambiguous: list[tuple[list[int], list[int]]] = []  # bare cluster, one node per candidate
     for members in poor.values():
         found: dict[int, int] = {}  # candidate cluster root -> one of its nodes
         for i in members:
@@ -293,19 +349,44 @@ def attach_name_only(
                     found.setdefault(clusterer.find(r), r)
         if len(found) == 1:
             clusterer.offer(members[0], next(iter(found.values())), None, "name")
-            continue
-        by_size = sorted(found.values(), key=lambda j: -clusterer.size[clusterer.find(j)])
-        if (
-            len(by_size) > 1
-            and clusterer.size[clusterer.find(by_size[0])]
-            >= DOMINANT * (clusterer.size[clusterer.find(by_size[1])])
-        ):
-            clusterer.offer(members[0], by_size[0], None, "name: the best-known of its bearers")
         elif found:
-            reason = f"the name alone fits {len(found)} known people"
-            clusterer.refusals.extend(Refusal(members[0], j, None, reason) for j in by_size)
+            ambiguous.append((members, list(found.values())))
         else:
             unknown.append(members)
+
+    # Names fitting several people, once every name fitting one person has joined
+    # (so that the people named with them are known). Each round may make known
+    # whom the next can use, so rounds go on while they join anyone.
+    find = clusterer.find
+    while records is not None and ambiguous:
+        company = Company(clusterer, names, records)
+        undecided = []
+        for members, candidates in ambiguous:
+            named_with = company.named_with(members)
+            seen_with = {find(j): j for j in candidates if company.associates(find(j)) & named_with}
+            if len(seen_with) == 1:
+                (only,) = seen_with.values()
+                clusterer.offer(members[0], only, None, "name: and someone named with it before")
+            else:
+                undecided.append((members, candidates))
+        if len(undecided) == len(ambiguous):
+            break
+        ambiguous = undecided
+    for members, candidates in ambiguous:
+        # one node per candidate cluster as they now stand, best known first
+        by_size = sorted(
+            {find(j): j for j in candidates}.values(), key=lambda j: -clusterer.size[find(j)]
+        )
+        if find(members[0]) == find(by_size[0]):
+            continue  # joined meanwhile, through another bare mention of it
+        if (
+            len(by_size) == 1
+            or clusterer.size[find(by_size[0])] >= DOMINANT * clusterer.size[find(by_size[1])]
+        ):
+            clusterer.offer(members[0], by_size[0], None, "name: the best-known of its bearers")
+        else:
+            reason = f"the name alone fits {len(by_size)} known people"
+            clusterer.refusals.extend(Refusal(members[0], j, None, reason) for j in by_size)
 
     # Bare names with no rich match: join those whose names are compatible, within
     # blocks of the same surname (sound).
@@ -326,6 +407,49 @@ def attach_name_only(
                     clusterer.offer(i, j, None, "name: bare names alike")
 
 
+# A mention with no date of birth whose two best fits are people its dates of birth
+# tell apart (a father and son of one name at one address) joins neither unless one
+# fits better by this much (log2: 16 times the odds).
+AMBIGUITY_MARGIN = 4.0
+AMBIGUOUS = "fits two people with different dates of birth about as well"
+
+
+def hold_ambiguous(
+    traits: Sequence[Traits | None],
+    edges: Sequence[tuple[int, int, float | None, str]],
+    margin: float = AMBIGUITY_MARGIN,
+) -> tuple[list[tuple[int, int, float | None, str]], list[Refusal]]:
+    """`edges` without the model edges of a mention that has no date of birth and
+    fits two mentions whose dates of birth can't be one person's nearly as well
+    (within `margin`), and a refusal for its two best fits of each, for review."""
+    dob_of = [next(iter(t.dobs)) if t is not None and t.dobs else None for t in traits]
+    near: dict[int, list[tuple[float, int]]] = {}
+    for a, b, weight, via in edges:
+        if weight is None or via != "model" or (dob_of[a] is None) == (dob_of[b] is None):
+            continue
+        x, y = (a, b) if dob_of[a] is None else (b, a)
+        near.setdefault(x, []).append((weight, y))
+    held: set[tuple[int, int]] = set()
+    refusals: list[Refusal] = []
+    for x, fits in near.items():
+        if len(fits) < 2:
+            continue
+        fits.sort(key=lambda f: -f[0])
+        (best, y), others = fits[0], fits[1:]
+        best_dob = dob_of[y]
+        assert best_dob is not None
+        rival = next(
+            (f for f in others if not dobs_compatible(best_dob, dob_of[f[1]] or best_dob)), None
+        )
+        if rival is None or best - rival[0] >= margin:
+            continue
+        held.update((min(x, z), max(x, z)) for _, z in fits)
+        refusals.append(Refusal(x, y, best, AMBIGUOUS))
+        refusals.append(Refusal(x, rival[1], rival[0], AMBIGUOUS))
+    kept = [e for e in edges if (min(e[0], e[1]), max(e[0], e[1])) not in held or e[3] != "model"]
+    return kept, refusals
+
+
 def cluster(
     traits: Sequence[Traits | None],
     edges: Iterable[tuple[int, int, float | None, str]],
@@ -335,18 +459,25 @@ def cluster(
     names: Sequence[Name | None] | None = None,
     rich: Sequence[bool] | None = None,
     attachable: Sequence[bool] | None = None,
+    records: Sequence[str | None] | None = None,
 ) -> Clustering:
     """Cluster nodes: `forced` joins first, then `edges` (l, r, weight, via), which
     must come strongest first. An edge of `strong_weight` or more is only refused
     for a decision or a conflicting identifier. With `names` and `rich`, bare-name
-    mentions are attached last (`attach_name_only`)."""
+    mentions are attached last (`attach_name_only`, which reads `records`: the record
+    each mention is in)."""
     clusterer = Clusterer(traits, strong_weight)
     for a, b, via in forced:
         clusterer.force(a, b, via)
-    for a, b, weight, via in edges:
+    offered, clusterer.refusals = hold_ambiguous(traits, list(edges))
+    for a, b, weight, via in offered:
         clusterer.offer(a, b, weight, via)
     if names is not None and rich is not None:
         attach_name_only(
-            clusterer, names, rich, attachable if attachable is not None else [True] * len(names)
+            clusterer,
+            names,
+            rich,
+            attachable if attachable is not None else [True] * len(names),
+            records,
         )
     return clusterer.result()

@@ -13,6 +13,7 @@ live mention of a resolvable kind. Output (hub tables, replaced each run):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -71,10 +72,10 @@ def _unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     row = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     before = bool(row[0]) if row else True
     con.execute("SET preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        con.execute(f"SET preserve_insertion_order = {str(before).lower()}")
+    yield
+    # not in a `finally`: after an error the transaction is aborted and refuses even a
+    # SET, which would hide the error (say, out of memory) behind its own
+    con.execute(f"SET preserve_insertion_order = {str(before).lower()}")
 
 
 def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
@@ -330,6 +331,62 @@ LABELS = {
 }
 
 
+# Mentions whose golden values are worked out at once (see `golden_records`).
+GOLDEN_SLICE_MENTIONS = 2_000_000
+
+
+def _golden_slice(con: duckdb.DuckDBPyConnection, entity_type: str, part: int, slices: int) -> None:
+    """Add to `golden_values` the candidate values of the `entity_type` entities whose
+    id hashes to slice `part` of `slices`, the chosen one marked."""
+    parts = []
+    for of_type, name, sql, multi, repeats in GOLDEN_FIELDS:
+        if of_type != entity_type:
+            continue
+        distinct = "DISTINCT " if repeats else ""
+        parts.append(
+            f"SELECT {distinct}'{name}' AS field,"
+            f" {str(multi).lower()} AS multi, mention_id,"
+            f" trim(CAST(value AS VARCHAR)) AS value FROM ({sql}) AS v(mention_id, value)"
+            " WHERE value IS NOT NULL AND trim(CAST(value AS VARCHAR)) <> ''"
+        )
+    if not parts:
+        return
+    # each (mention, field, value) once; by source first, so that no aggregate
+    # needs DISTINCT (a source has one priority)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE golden_candidates AS
+            SELECT entity_id, field, any_value(multi) AS multi, value,
+                   list_sort(flatten(list(mentions))) AS mentions,
+                   list(source ORDER BY source) AS sources, max(priority) AS priority,
+                   CAST(sum(seen) AS BIGINT) AS seen, max(last_seen) AS last_seen
+            FROM (SELECT c.entity_id, v.field, any_value(v.multi) AS multi,
+                         v.value, c.source, list(v.mention_id) AS mentions,
+                         max(c.priority) AS priority, count(*) AS seen,
+                         max(c.seen_at) AS last_seen
+                  FROM ({" UNION ALL ".join(parts)}) v
+                  JOIN mention_context c USING (mention_id)
+                  WHERE c.entity_type = $type AND hash(c.entity_id) % $slices = $part
+                  GROUP BY c.entity_id, v.field, v.value, c.source)
+            GROUP BY entity_id, field, value""",
+        {"type": entity_type, "slices": slices, "part": part},
+    )
+    con.execute(
+        """INSERT INTO golden_values
+           SELECT g.entity_id, $type, g.field, g.value,
+                  g.multi OR (w.entity_id IS NOT NULL AND g.sources <> [$text]),
+                  g.mentions, g.sources, g.priority, g.seen, g.last_seen
+           FROM golden_candidates g
+           LEFT JOIN (SELECT entity_id, field, value FROM golden_candidates
+                      QUALIFY row_number() OVER (
+                          PARTITION BY entity_id, field
+                          ORDER BY sources = [$text], priority DESC, seen DESC,
+                                   last_seen DESC NULLS LAST, value
+                      ) = 1) w
+             USING (entity_id, field, value)""",
+        {"text": TEXT_SOURCE, "type": entity_type},
+    )
+
+
 def golden_records(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild `golden_values` and `entities` from `entity_membership`.
 
@@ -352,48 +409,16 @@ def golden_records(con: duckdb.DuckDBPyConnection) -> None:
                LEFT JOIN source_rows r
                  ON r.source = m.source AND r.row_id = m.row_id AND r.deleted_at IS NULL"""
         )
-        parts = []
-        for entity_type, name, sql, multi, repeats in GOLDEN_FIELDS:
-            distinct = "DISTINCT " if repeats else ""
-            parts.append(
-                f"SELECT {distinct}'{entity_type}' AS entity_type, '{name}' AS field,"
-                f" {str(multi).lower()} AS multi, mention_id,"
-                f" trim(CAST(value AS VARCHAR)) AS value FROM ({sql}) AS v(mention_id, value)"
-                " WHERE value IS NOT NULL AND trim(CAST(value AS VARCHAR)) <> ''"
-            )
-        # each (mention, field, value) once; by source first, so that no aggregate
-        # needs DISTINCT (a source has one priority)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE golden_candidates AS
-                SELECT entity_id, entity_type, field, any_value(multi) AS multi, value,
-                       list_sort(flatten(list(mentions))) AS mentions,
-                       list(source ORDER BY source) AS sources, max(priority) AS priority,
-                       CAST(sum(seen) AS BIGINT) AS seen, max(last_seen) AS last_seen
-                FROM (SELECT c.entity_id, v.entity_type, v.field, any_value(v.multi) AS multi,
-                             v.value, c.source, list(v.mention_id) AS mentions,
-                             max(c.priority) AS priority, count(*) AS seen,
-                             max(c.seen_at) AS last_seen
-                      FROM ({" UNION ALL ".join(parts)}) v
-                      JOIN mention_context c USING (mention_id, entity_type)
-                      GROUP BY c.entity_id, v.entity_type, v.field, v.value, c.source)
-                GROUP BY entity_id, entity_type, field, value"""
-        )
         con.execute("DELETE FROM golden_values")
-        con.execute(
-            """INSERT INTO golden_values
-               SELECT g.entity_id, g.entity_type, g.field, g.value,
-                      g.multi OR (w.entity_id IS NOT NULL AND g.sources <> [$text]),
-                      g.mentions, g.sources, g.priority, g.seen, g.last_seen
-               FROM golden_candidates g
-               LEFT JOIN (SELECT entity_id, field, value FROM golden_candidates
-                          QUALIFY row_number() OVER (
-                              PARTITION BY entity_id, field
-                              ORDER BY sources = [$text], priority DESC, seen DESC,
-                                       last_seen DESC NULLS LAST, value
-                          ) = 1) w
-                 USING (entity_id, field, value)""",
-            {"text": TEXT_SOURCE},
-        )
+        counts = con.execute(
+            "SELECT entity_type, count(*) FROM mention_context GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        for entity_type, mentions in counts:
+            # an entity type's values in slices of entities, so that a force's millions of
+            # ANPR reads never need their value lists built all at once
+            slices = max(1, math.ceil(int(mentions) / GOLDEN_SLICE_MENTIONS))
+            for part in range(slices):
+                _golden_slice(con, str(entity_type), part, slices)
         label_cases = " ".join(f"WHEN '{t}' THEN {sql}" for t, sql in LABELS.items())
         con.execute("DELETE FROM entities")
         con.execute(

@@ -289,7 +289,8 @@ def _cluster_people(
                   f.surname_ph, coalesce(ids.single_ids, []) AS single_ids,
                   f.dob_year IS NOT NULL OR f.postcode IS NOT NULL OR len(f.phones) > 0
                       OR len(f.ids) > 0 OR len(f.emails) > 0 AS rich,
-                  coalesce(s.bare_names = 'attach', FALSE) AS attachable
+                  coalesce(s.bare_names = 'attach', FALSE) AS attachable,
+                  m.source || '|' || m.record_id AS record_key
            FROM person p
            JOIN mentions m USING (mention_id)
            LEFT JOIN person_features f ON f.unique_id = p.mention_id
@@ -389,6 +390,7 @@ def _cluster_people(
         names=names,
         rich=rich,
         attachable=attachable,
+        records=nodes.column("record_key").to_pylist(),
     )
     roots = [mention_ids[r] for r in result.labels]
     clusters_arrow = pa.table({"mention_id": mention_ids, "cluster_key": roots})
