@@ -134,7 +134,19 @@ def users_add(
     ] = False,
     no_password: Annotated[
         bool,
-        typer.Option("--no-password", help="Signs in through the force's identity provider."),
+        typer.Option(
+            "--no-password",
+            help="No password: a service account used through the CLI or API tokens, or "
+            "one an administrator binds to an identity (`users bind-identity`).",
+        ),
+    ] = False,
+    oidc: Annotated[
+        bool,
+        typer.Option(
+            "--oidc",
+            help="Signs in through the force's identity provider: no password, and bound "
+            "to the identity whose name claim names it at its first sign-in.",
+        ),
     ] = False,
     forenames: Annotated[str | None, typer.Option(help="Profile: forenames (HR).")] = None,
     surname: Annotated[str | None, typer.Option(help="Profile: surname (HR).")] = None,
@@ -154,7 +166,7 @@ def users_add(
         echo "$PASSWORD" | peelian users add pc_1234 --hub data/hub --name "PC 1234 Khan" \\
             --role response_officer --vetting NPPV2 --by admin --password-stdin
     """
-    password = None if no_password else _read_password(password_stdin, username)
+    password = None if no_password or oidc else _read_password(password_stdin, username)
     profile: dict[str, Any] = {
         "forenames": forenames,
         "surname": surname,
@@ -175,7 +187,7 @@ def users_add(
             authorise_cli(opened, by, "users.manage")
         try:
             account = opened.accounts.add_user(
-                username, name, role, vetting, by=by, password=password, **profile
+                username, name, role, vetting, by=by, password=password, oidc=oidc, **profile
             )
         except AccountError as exc:
             raise _fail(str(exc)) from None
@@ -206,6 +218,7 @@ def users_list(
             "teams": list(a.teams),
             "disabled": a.disabled,
             "password": a.has_password,
+            "claimable": a.oidc_claimable,
             "identity": (
                 {"issuer": a.oidc_issuer, "subject": a.oidc_subject} if a.oidc_subject else None
             ),
@@ -232,7 +245,7 @@ def users_list(
                 (["password"] if row["password"] else [])
                 + ([f"{identity['issuer']} as {identity['subject']}"] if identity else [])
             )
-            or "identity provider (not bound yet)",
+            or ("identity provider (first sign-in)" if row["claimable"] else "tokens only"),
             row["last_login"] or "never",
         )
     out_console.print(table)
@@ -583,6 +596,10 @@ def audit_anchor(
             "machine.",
         ),
     ],
+    init: Annotated[
+        bool,
+        typer.Option("--init", help="Start a new anchor file (refused if it exists)."),
+    ] = False,
     state: StateOption = None,
 ) -> None:
     """Verify the audit chain and append its newest hash to an anchor file outside the
@@ -593,9 +610,20 @@ def audit_anchor(
     Example:
 
         peelian audit anchor --hub data/hub --by auditor1 --to /mnt/worm/audit-anchors.jsonl
+
+    The first run makes the file with --init; later runs refuse a missing file, so an
+    unmounted store does not silently start a new chain. A run checks the events
+    since the last anchor; `audit verify --anchors` checks them all.
     """
     from peelian.state.audit import AnchorError
 
+    if to.exists() == init:
+        raise _fail(
+            f"{to} already exists: it is appended to without --init"
+            if init
+            else f"{to} does not exist: give --init to start a new anchor file (or is the "
+            "storage it lives on not mounted?)"
+        )
     with _open_state(hub, state) as opened:
         authorise_cli(opened, by, "audit.verify")
         try:
@@ -619,8 +647,8 @@ def audit_anchor(
             "rewrite it too. Keep the anchors on write-once storage or another machine."
         )
     out_console.print(
-        f"anchored event {anchor.seq} ({result.checked:,} events verified) in {to} "
-        f"line {anchor.line}"
+        f"anchored event {anchor.seq} in {to} line {anchor.line} (the earlier anchors hold; "
+        f"{result.checked:,} events since the last one verified)"
     )
 
 

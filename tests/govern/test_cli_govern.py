@@ -158,6 +158,9 @@ def test_audit_anchor_then_verify_finds_events_cut_off_the_end(hub: Path, tmp_pa
     anchors = tmp_path / "worm" / "anchors.jsonl"
     anchors.parent.mkdir()
     code, out = run(hub, "audit", "anchor", "--by", "auditor1", "--to", str(anchors))
+    assert code == 2  # a missing file is not started without --init
+    assert "give --init" in out
+    code, out = run(hub, "audit", "anchor", "--by", "auditor1", "--to", str(anchors), "--init")
     assert code == 0, out
     assert "anchored event" in out
     assert "line 1" in out
@@ -181,7 +184,7 @@ def test_audit_anchor_then_verify_finds_events_cut_off_the_end(hub: Path, tmp_pa
     anchors.write_text("garbage\n")
     code, out = run(hub, "audit", "verify", "--by", "auditor1", "--anchors", str(anchors))
     assert code == 2
-    assert "line 1: not a JSON anchor" in out
+    assert "holds no peelian-audit-anchor/1 line" in out
     code, out = run(hub, "audit", "anchor", "--by", "pc_1", "--to", str(anchors))
     assert code == 2
     assert "may not verify the audit chain" in out

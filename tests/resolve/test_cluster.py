@@ -227,6 +227,34 @@ def test_a_bare_name_fitting_two_people_goes_to_the_one_seen_with_its_co_subject
     assert result.labels[4] not in (result.labels[0], result.labels[1])
 
 
+def test_names_judged_by_company_do_not_depend_on_the_order_they_come_in() -> None:
+    older, younger = dt.date(1965, 7, 2), dt.date(1992, 1, 30)
+    known: list[tuple[str, str, dt.date | None, bool, str]] = [
+        ("JOHN", "SMITH", older, True, "crime|1"),
+        ("JOHN", "SMITH", younger, True, "crime|2"),
+        ("DEAN", "WOOD", dt.date(1991, 5, 5), True, "crime|1"),  # with the older only
+        ("PAT", "KAY", dt.date(1980, 3, 3), True, "crime|1"),  # with both
+        ("PAT", "KAY", dt.date(1980, 3, 3), True, "crime|2"),
+    ]
+    first = [
+        ("JOHN", "SMITH", None, False, "intel|9"),
+        ("DEAN", "WOOD", None, False, "intel|9"),
+        ("JOHN", "SMITH", None, False, "intel|10"),  # the same subject, by a linked record
+    ]
+    second = [("JOHN", "SMITH", None, False, "intel|11"), ("PAT", "KAY", None, False, "intel|11")]
+    for rows in ([*known, *first, *second], [*known, *second, *first]):
+        at = {rec: i for i, (f, *_, rec) in enumerate(rows) if f == "JOHN"}
+        edges: list[tuple[int, int, float | None, str]] = [
+            (3, 4, 20.0, "model"),
+            (at["intel|9"], at["intel|10"], None, "linked record"),
+        ]
+        result = company_case(rows, edges=edges)
+        by_record = {rec: result.labels[i] for i, (f, *_, rec) in enumerate(rows) if f == "JOHN"}
+        assert by_record["intel|9"] == result.labels[0]  # named with Dean: the older
+        # named with Pat, who was with both: neither, whatever was joined before it
+        assert by_record["intel|11"] not in (result.labels[0], result.labels[1])
+
+
 def test_bare_names_nobody_is_known_by_join_each_other_only_when_the_source_allows() -> None:
     rows: list[tuple[str, str, dt.date | None, bool]] = [
         ("ISABEL", "CARTWRIGHT", None, False),

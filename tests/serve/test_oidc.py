@@ -148,7 +148,9 @@ def hub(served: Served, tmp_path: Path) -> Served:
     a password) and `pc_oidc`, an account made for the provider (no password)."""
     mine = own_state(served, tmp_path)
     with State.open(mine.state_url) as state:
-        state.accounts.add_user("pc_oidc", "PC OIDC", "response_officer", "NPPV2", by="admin1")
+        state.accounts.add_user(
+            "pc_oidc", "PC OIDC", "response_officer", "NPPV2", by="admin1", oidc=True
+        )
     return mine
 
 
@@ -223,7 +225,7 @@ def test_a_password_account_is_bound_by_an_administrator_never_by_a_name_claim(
     answer, client = sign_in(hub, provider, "admin1")
     assert_refused(answer, client)
     refused = last_event(hub, actor="admin1", action="login")
-    assert refused.outcome.startswith("refused: the account 'admin1' has a local password")
+    assert refused.outcome.startswith("refused: the account 'admin1' was not made to be claimed")
     assert account(hub, "admin1").oidc_subject is None
 
     with State.open(hub.state_url) as state:
@@ -256,7 +258,7 @@ def test_unbinding_ends_the_identitys_sign_in_and_its_sessions(
     answer, client = sign_in(hub, provider, "pc_oidc")
     assert_refused(answer, client)  # signed in before: bound again by an administrator only
     refused = last_event(hub, actor="pc_oidc", action="login")
-    assert refused.outcome.startswith("refused: the account 'pc_oidc' has signed in before")
+    assert refused.outcome.startswith("refused: the account 'pc_oidc' was not made to be claimed")
     answer, client = sign_in(hub, provider, "renamed", sub="sub-pc_oidc")
     assert_refused(answer, client)
     refused = last_event(hub, actor="renamed", action="login")

@@ -277,6 +277,19 @@ def pids_counting(folder: Path) -> set[str]:
 
 
 @pytest.mark.slow
+def test_a_metrics_folder_holding_other_files_is_refused_not_emptied(tmp_path: Path) -> None:
+    from peelian.serve.ops import prepare_multiprocess_dir
+
+    (tmp_path / "counter_7.db").write_bytes(b"old")
+    prepare_multiprocess_dir(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "counter_7.db").write_bytes(b"old")
+    (tmp_path / "state.db").write_bytes(b"accounts, decisions, the audit log")
+    with pytest.raises(ValueError, match=r"holds other files \(state.db\)"):
+        prepare_multiprocess_dir(tmp_path)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["counter_7.db", "state.db"]
+
+
 def test_metrics_add_up_across_worker_processes(served: Served, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"

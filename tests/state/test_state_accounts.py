@@ -359,11 +359,13 @@ def test_the_database_holds_an_identity_on_one_account_only(state: State) -> Non
 def test_the_first_sign_in_binds_an_account_made_for_the_provider_and_no_other(
     state: State, accounts: Accounts, clock: Clock
 ) -> None:
-    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin", oidc=True)
+    assert accounts.user("pc_1").oidc_claimable
     principal = accounts.identity_principal(ISSUER, "sub-1", "pc_1", client="10.0.0.7")
     assert principal.username == "pc_1"
     account = accounts.user("pc_1")
     assert (account.oidc_issuer, account.oidc_subject) == (ISSUER, "sub-1")
+    assert not account.oidc_claimable
     assert account.last_login_at == clock.now
     event = state.audit_events()[-1]
     assert (event.actor, event.action, event.target, event.client) == (
@@ -392,11 +394,14 @@ def test_a_name_claim_never_binds_a_password_account_a_bound_one_or_a_disabled_o
     state: State, accounts: Accounts
 ) -> None:
     accounts.add_user("admin", "Admin", "administrator", "SC", by="admin", password=PASSWORD)
-    accounts.add_user("pc_off", "PC Off", "response_officer", "NPPV2", by="admin")
+    accounts.add_user("pc_off", "PC Off", "response_officer", "NPPV2", by="admin", oidc=True)
     accounts.disable("pc_off", by="admin", reason="left")
+    # no password, used through the CLI or an API token: not the provider's to claim
+    accounts.add_user("etl_svc", "ETL", "administrator", "SC", by="admin")
     before = len(state.audit_events())
-    with pytest.raises(AuthenticationError, match="'admin' has a local password"):
-        accounts.identity_principal(ISSUER, "sub-9", "admin")
+    for name in ("admin", "etl_svc"):
+        with pytest.raises(AuthenticationError, match=f"'{name}' was not made to be claimed"):
+            accounts.identity_principal(ISSUER, "sub-9", name)
     with pytest.raises(AuthenticationError, match="'pc_off' is disabled"):
         accounts.identity_principal(ISSUER, "sub-9", "pc_off")
     with pytest.raises(AuthenticationError, match="there is no account 'nobody'"):
@@ -404,7 +409,7 @@ def test_a_name_claim_never_binds_a_password_account_a_bound_one_or_a_disabled_o
     with pytest.raises(AuthenticationError, match="there is no account ''"):
         accounts.identity_principal(ISSUER, "sub-9", "")
     # Names are compared exactly: no case folding.
-    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin", oidc=True)
     with pytest.raises(AuthenticationError, match="there is no account 'PC_1'"):
         accounts.identity_principal(ISSUER, "sub-9", "PC_1")
     assert accounts.user("admin").oidc_subject is None
@@ -419,12 +424,16 @@ def test_a_name_claim_never_binds_a_password_account_a_bound_one_or_a_disabled_o
 def test_an_account_unbound_after_signing_in_is_bound_again_by_an_administrator_only(
     accounts: Accounts,
 ) -> None:
-    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    with pytest.raises(AccountError, match="has no password"):
+        accounts.add_user(
+            "pc_2", "PC 2", "investigator", "SC", by="a", password=PASSWORD, oidc=True
+        )
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin", oidc=True)
     accounts.identity_principal(ISSUER, "sub-1", "pc_1")
     accounts.unbind_identity("pc_1", by="admin", reason="bound to the wrong person")
     # Whoever was bound wrongly can't bind it again by signing in with the same name.
     for subject in ("sub-1", "sub-2"):
-        with pytest.raises(AuthenticationError, match="'pc_1' has signed in before"):
+        with pytest.raises(AuthenticationError, match="'pc_1' was not made to be claimed"):
             accounts.identity_principal(ISSUER, subject, "pc_1")
     assert accounts.user("pc_1").oidc_subject is None
     accounts.bind_identity("pc_1", ISSUER, "sub-2", by="admin")

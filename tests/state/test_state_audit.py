@@ -300,14 +300,17 @@ def test_an_edited_or_removed_anchor_line_is_named(logged: State, tmp_path: Path
         logged.anchor_audit(path, by="auditor1")
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[2]]) + "\n")
-    with pytest.raises(AnchorError, match="line 2 does not follow on from the line before"):
+    with pytest.raises(AnchorError, match="line 2 does not follow on from the anchor before"):
         read_anchors(path)
     edited = lines[1].replace('"seq":', '"seq": ')
     path.write_text("\n".join([lines[0], edited, lines[2]]) + "\n")
     with pytest.raises(AnchorError, match="line 3 does not follow on"):
         read_anchors(path)
+    # a line that is not JSON is a write cut short: skipped, and the next must chain
+    path.write_text("\n".join([lines[0], '{"format": "peelian-au', lines[1]]) + "\n")
+    assert [a.line for a in read_anchors(path)] == [1, 3]
     path.write_text("not json\n")
-    with pytest.raises(AnchorError, match="line 1: not a JSON anchor"):
+    with pytest.raises(AnchorError, match="holds no peelian-audit-anchor/1 line"):
         read_anchors(path)
     with pytest.raises(AnchorError, match="can't read the anchor file"):
         read_anchors(tmp_path / "missing.jsonl")

@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from peelian.state import State, StateError, database_url
+from peelian.state.accounts import AuthenticationError
 from peelian.state.database import alembic_config, create_engine
 from peelian.state.tables import (
     api_tokens,
@@ -98,6 +99,10 @@ def test_adding_the_oidc_identity_keeps_every_users_teams_tokens_and_sessions(
         assert revision(state) == "0006"
         assert state.accounts.user("pc_1").teams == ("OPS",)
         assert state.accounts.user("pc_1").oidc_subject is None
+        # made before bindings existed: no name claim binds it, an administrator does
+        assert not state.accounts.user("pc_1").oidc_claimable
+        with pytest.raises(AuthenticationError, match="not made to be claimed"):
+            state.accounts.identity_principal("https://idp.example", "sub-1", "pc_1")
         with state.engine.connect() as con:
             for table in (users, team_members, api_tokens, sessions):
                 assert con.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1

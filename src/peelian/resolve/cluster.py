@@ -299,6 +299,7 @@ def attach_name_only(
     rich: Sequence[bool],
     attachable: Sequence[bool],
     records: Sequence[str | None] | None = None,
+    held: frozenset[int] = frozenset(),
 ) -> None:
     """Join clusters made only of bare names (`rich[i]` False: no date of birth,
     address, phone, email or identifier; `attachable[i]`: its source allows it) to
@@ -322,7 +323,8 @@ def attach_name_only(
             for key in {name.surname, name.surname_ph}:
                 if key:
                     index.setdefault(key, {}).setdefault(name, set()).add(root)
-        elif len(name.first) > 1 and attachable[i]:
+        elif len(name.first) > 1 and attachable[i] and i not in held:
+            # (a held mention fits two people alike: a name alone won't choose)
             poor.setdefault(root, []).append(i)
 
     compatible: dict[Name, list[set[int]]] = {}  # bare name -> clusters of rich names fitting it
@@ -359,18 +361,21 @@ def attach_name_only(
     # whom the next can use, so rounds go on while they join anyone.
     find = clusterer.find
     while records is not None and ambiguous:
+        # every name of a round is judged on the clusters as the round began, and the
+        # joins made after: a join must not change how the next name is judged
         company = Company(clusterer, names, records)
-        undecided = []
+        undecided, joins = [], []
         for members, candidates in ambiguous:
             named_with = company.named_with(members)
             seen_with = {find(j): j for j in candidates if company.associates(find(j)) & named_with}
             if len(seen_with) == 1:
-                (only,) = seen_with.values()
-                clusterer.offer(members[0], only, None, "name: and someone named with it before")
+                joins.append((members[0], *seen_with.values()))
             else:
                 undecided.append((members, candidates))
-        if len(undecided) == len(ambiguous):
+        if not joins:
             break
+        for bare, known in joins:
+            clusterer.offer(bare, known, None, "name: and someone named with it before")
         ambiguous = undecided
     for members, candidates in ambiguous:
         # one node per candidate cluster as they now stand, best known first
@@ -421,7 +426,8 @@ def hold_ambiguous(
 ) -> tuple[list[tuple[int, int, float | None, str]], list[Refusal]]:
     """`edges` without the model edges of a mention that has no date of birth and
     fits two mentions whose dates of birth can't be one person's nearly as well
-    (within `margin`), and a refusal for its two best fits of each, for review."""
+    (within `margin`), and a refusal for its two best fits, for review (the held
+    mentions are the refusals' `left`)."""
     dob_of = [next(iter(t.dobs)) if t is not None and t.dobs else None for t in traits]
     near: dict[int, list[tuple[float, int]]] = {}
     for a, b, weight, via in edges:
@@ -466,10 +472,13 @@ def cluster(
     for a decision or a conflicting identifier. With `names` and `rich`, bare-name
     mentions are attached last (`attach_name_only`, which reads `records`: the record
     each mention is in)."""
+    # (each mention's own date of birth: before the forced joins pool them)
+    offered, held_back = hold_ambiguous(traits, list(edges))
+    held = frozenset(r.left for r in held_back)
     clusterer = Clusterer(traits, strong_weight)
+    clusterer.refusals.extend(held_back)
     for a, b, via in forced:
         clusterer.force(a, b, via)
-    offered, clusterer.refusals = hold_ambiguous(traits, list(edges))
     for a, b, weight, via in offered:
         clusterer.offer(a, b, weight, via)
     if names is not None and rich is not None:
@@ -479,5 +488,6 @@ def cluster(
             rich,
             attachable if attachable is not None else [True] * len(names),
             records,
+            held,
         )
     return clusterer.result()

@@ -32,7 +32,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peelian.govern.policy import PolicyDeniedError
 from peelian.serve.oidc import OIDC_COOKIE, OidcSettings
-from peelian.serve.ops import Metrics, RequestContext, configure_logging, ops_router
+from peelian.serve.ops import (
+    Metrics,
+    RequestContext,
+    configure_logging,
+    ops_router,
+    route_template,
+)
 from peelian.serve.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger("peelian.serve")
@@ -244,7 +250,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> Response:
         ref = secrets.token_hex(4)
-        log.exception("error %s on %s %s", ref, request.method, request.url.path)
+        # the route's template, not the path: an entity id in a log is personal data
+        log.exception("error %s on %s %s", ref, request.method, route_template(request.scope))
         return await answer(
             request, Problem(500, f"something went wrong on our side (reference {ref})")
         )

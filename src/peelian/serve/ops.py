@@ -88,11 +88,23 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+METRIC_FILE = re.compile(r"(counter|gauge|histogram|summary)_.+\.db")
+
+
 def prepare_multiprocess_dir(folder: Path) -> None:
-    """Empty `folder` of metric files (a previous server's counts would add up with
-    this one's), creating it if need be."""
+    """Empty `folder` of prometheus-client's metric files (a previous server's counts
+    would add up with this one's), creating it if need be. ValueError if it holds
+    anything else: prometheus-client reads every `*.db` there, and a shared folder
+    (the hub's, say) must never be emptied."""
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.db"):
+    files = list(folder.iterdir())
+    others = sorted(f.name for f in files if not METRIC_FILE.fullmatch(f.name))
+    if others:
+        raise ValueError(
+            f"{MULTIPROC_ENV}={folder} holds other files ({', '.join(others[:3])}): "
+            "give the metrics a folder of their own"
+        )
+    for old in files:
         old.unlink()
 
 

@@ -23,10 +23,12 @@ the same transaction.
 Sign-in through the force's OpenID Connect provider finds the account by the
 ID token's issuer and subject (`iss`, `sub`): a stable identity, where a name
 claim can be edited or reused. An administrator binds an account to an
-identity (`bind_identity`); an account made for the provider (no password) is
-bound on its first sign-in to the identity whose name claim names it. An
-account with a password is never bound that way, so nobody at the provider can
-take over a local account (the administrator's) by a name.
+identity (`bind_identity`); an account made to be claimed through the provider
+(`add_user(oidc=True)`, `peelian users add --oidc`) is bound on its first
+sign-in to the identity whose name claim names it. No other account is ever
+bound that way (one with a password, a service account used through the CLI or
+API tokens, one made before bindings existed, one bound or unbound before), so
+nobody at the provider can take over an account by a name.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ class Account:
     # The OpenID Connect identity (issuer, subject) it signs in with; None until bound.
     oidc_issuer: str | None
     oidc_subject: str | None
+    # made to be bound by a name claim on its first sign-in, and not bound yet
+    oidc_claimable: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,7 @@ class Accounts:
         *,
         by: str,
         password: str | None = None,
+        oidc: bool = False,
         forenames: str | None = None,
         surname: str | None = None,
         date_of_birth: dt.date | None = None,
@@ -216,6 +221,11 @@ class Accounts:
         _role_and_vetting(role, vetting)
         if password is not None:
             check_password(password, username)
+            if oidc:
+                raise AccountError(
+                    "an account made for the identity provider has no password "
+                    "(bind a password account with `peelian users bind-identity`)"
+                )
         now = self._clock()
         with self._write() as con:
             if _user_row(con, username) is not None:
@@ -228,6 +238,7 @@ class Accounts:
                     vetting=vetting.upper(),
                     password_hash=None if password is None else _HASHER.hash(password),
                     password_changed_at=None if password is None else now,
+                    oidc_claimable=oidc,
                     forenames=forenames,
                     surname=surname,
                     date_of_birth=date_of_birth,
@@ -241,7 +252,12 @@ class Accounts:
                 by,
                 "user.add",
                 target=f"user:{username}",
-                detail={"role": role, "vetting": vetting.upper(), "password": password is not None},
+                detail={
+                    "role": role,
+                    "vetting": vetting.upper(),
+                    "password": password is not None,
+                    "identity_provider": oidc,
+                },
             )
             return _account(con, username)
 
@@ -548,8 +564,8 @@ class Accounts:
     def unbind_identity(self, username: str, *, by: str, reason: str) -> Account:
         """Unbind an account from its identity at the provider. Its UI sessions end
         (they may have been started by that identity); a password still works. It
-        is bound again by `bind_identity` only: a name claim binds an account on
-        its first sign-in, and this one has signed in."""
+        is bound again by `bind_identity` only: a name claim binds only an account
+        made to be claimed that has never been bound."""
         reason = _check_name("a reason", reason)
         with self._write() as con:
             row = _require_user(con, username)
@@ -558,7 +574,7 @@ class Accounts:
             con.execute(
                 sa.update(users)
                 .where(users.c.id == row.id)
-                .values(oidc_issuer=None, oidc_subject=None)
+                .values(oidc_issuer=None, oidc_subject=None, oidc_claimable=False)
             )
             _end_sessions(con, row.id, self._clock())
             audit.append(
@@ -853,16 +869,17 @@ def _bind(con: sa.Connection, user_id: int, issuer: str, subject: str) -> None:
     con.execute(
         sa.update(users)
         .where(users.c.id == user_id)
-        .values(oidc_issuer=issuer, oidc_subject=subject)
+        .values(oidc_issuer=issuer, oidc_subject=subject, oidc_claimable=False)
     )
 
 
 def _bind_on_first_sign_in(
     con: sa.Connection, issuer: str, subject: str, claimed: str, client: str | None
 ) -> sa.Row[Any]:
-    """Bind the account the name claim names to an identity no account holds, if
-    it was made for the provider and has never signed in (so never been bound: an
-    account an administrator unbound is bound again by an administrator only);
+    """Bind the account the name claim names to an identity no account holds, if it
+    was made to be claimed through the provider (`add_user(oidc=True)`) and has not
+    been bound since (binding, and unbinding, clear the mark: an account an
+    administrator unbound is bound again by an administrator only);
     AuthenticationError otherwise."""
     name = claimed if isinstance(claimed, str) else ""
     row = _user_row(con, name) if 0 < len(name) <= 100 else None
@@ -874,15 +891,11 @@ def _bind_on_first_sign_in(
         raise AuthenticationError(f"the account {name!r} is disabled")
     if row.oidc_subject is not None:
         raise AuthenticationError(f"the account {name!r} is bound to another identity")
-    if row.password_hash is not None:
+    if not row.oidc_claimable:
+        # made with a password, or for the CLI or API tokens only, or bound before
         raise AuthenticationError(
-            f"the account {name!r} has a local password, so it is not bound by a name "
-            "claim; an administrator must bind it to this identity"
-        )
-    if row.last_login_at is not None:  # it was bound, and an administrator unbound it
-        raise AuthenticationError(
-            f"the account {name!r} has signed in before, so it is not bound again by a "
-            "name claim; an administrator must bind it to this identity"
+            f"the account {name!r} was not made to be claimed through the identity "
+            "provider; an administrator must bind it to this identity"
         )
     _bind(con, row.id, issuer, subject)
     audit.append(
@@ -934,6 +947,7 @@ def _account(con: sa.Connection, username: str) -> Account:
         locked_until=row.locked_until,
         oidc_issuer=row.oidc_issuer,
         oidc_subject=row.oidc_subject,
+        oidc_claimable=bool(row.oidc_claimable),
     )
 
 

@@ -215,11 +215,14 @@ def events(con: sa.Connection, *, after: int = 0, limit: int | None = None) -> l
     return [_event(row._asdict()) for row in con.execute(query)]
 
 
-def verify(con: sa.Connection) -> AuditVerification:
-    """Walk the chain from seq 1 and report the first row that breaks it."""
-    expected, prev_hash = 1, GENESIS_HASH
+def verify(con: sa.Connection, *, after: tuple[int, str] | None = None) -> AuditVerification:
+    """Walk the chain from seq 1, or from the event after `after` (a seq and its
+    hash, known good: an anchor that holds), and report the first row that breaks
+    it. `checked` counts the rows walked."""
+    start, prev_hash = after if after is not None else (0, GENESIS_HASH)
+    expected = start + 1
     rows = con.execute(
-        sa.select(audit_events).order_by(audit_events.c.seq),
+        sa.select(audit_events).where(audit_events.c.seq > start).order_by(audit_events.c.seq),
         execution_options={"yield_per": VERIFY_BATCH},
     )
     for row in rows:
@@ -228,11 +231,13 @@ def verify(con: sa.Connection) -> AuditVerification:
             rows.close()
             bad, problem = broken
             return AuditVerification(
-                ok=False, checked=expected - 1, first_bad_seq=bad, problem=problem
+                ok=False, checked=expected - 1 - start, first_bad_seq=bad, problem=problem
             )
         expected += 1
         prev_hash = row.hash
-    return AuditVerification(ok=True, checked=expected - 1, first_bad_seq=None, problem=None)
+    return AuditVerification(
+        ok=True, checked=expected - 1 - start, first_bad_seq=None, problem=None
+    )
 
 
 def _check(row: Mapping[str, Any], expected: int, prev_hash: str) -> tuple[int, str] | None:
@@ -286,7 +291,7 @@ def _line_hash(text: str) -> str:
 def read_anchors(path: Path) -> list[Anchor]:
     """Every anchor in `path`, oldest first; AnchorError naming the line for a file
     that is not an anchor file or whose lines were edited, removed or reordered."""
-    return _parse_anchors(path, _read_anchor_text(path))
+    return _parse_anchors(path, _read_anchor_text(path))[0]
 
 
 def _read_anchor_text(path: Path) -> str:
@@ -296,9 +301,15 @@ def _read_anchor_text(path: Path) -> str:
         raise AnchorError(f"can't read the anchor file {path}: {exc}") from None
 
 
-def _parse_anchors(path: Path, text: str) -> list[Anchor]:
+def _parse_anchors(path: Path, text: str) -> tuple[list[Anchor], list[int], str]:
+    """(anchors, numbers of lines skipped as torn, the text of the last anchor line).
+
+    A line that is not JSON at all is taken for a write cut short (a full disk, a
+    crash) and skipped: the next line must chain to the anchor before it. Skipping
+    it trusts nothing, as an anchor counts only through its place in the chain."""
     anchors: list[Anchor] = []
-    prev = GENESIS_HASH
+    skipped: list[int] = []
+    prev, last_line = GENESIS_HASH, ""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -306,7 +317,8 @@ def _parse_anchors(path: Path, text: str) -> list[Anchor]:
         try:
             value = json.loads(line)
         except ValueError:
-            raise AnchorError(f"{where}: not a JSON anchor") from None
+            skipped.append(number)
+            continue
         if not isinstance(value, dict) or value.get("format") != ANCHOR_FORMAT:
             raise AnchorError(f"{where}: not a {ANCHOR_FORMAT} line")
         seq, digest, back = value.get("seq"), value.get("hash"), value.get("prev")
@@ -317,7 +329,7 @@ def _parse_anchors(path: Path, text: str) -> list[Anchor]:
                 raise AnchorError(f"{where}: {name!r} must be 64 lower-case hex digits")
         if back != prev:
             raise AnchorError(
-                f"{where} does not follow on from the line before it: the anchor file "
+                f"{where} does not follow on from the anchor before it: the anchor file "
                 "was edited, or lines were removed or reordered"
             )
         if anchors and seq < anchors[-1].seq:
@@ -332,35 +344,57 @@ def _parse_anchors(path: Path, text: str) -> list[Anchor]:
                 str(back),
             )
         )
-        prev = _line_hash(line)
-    return anchors
+        prev, last_line = _line_hash(line), line
+    if skipped and not anchors:
+        raise AnchorError(f"{path} holds no {ANCHOR_FORMAT} line: is it an anchor file?")
+    return anchors, skipped, last_line
 
 
-def write_anchor(path: Path, event: AuditEvent, *, now: dt.datetime | None = None) -> Anchor:
-    """Append an anchor for `event` (the newest event) to `path`, creating it; the
-    line is on disk before this returns. The file is locked while it is read and
-    appended to, so two anchoring runs at once keep its chain. AnchorError if the
-    file is not a sound anchor file or `event` is older than its last anchor."""
-    try:
-        handle = path.open("a+", encoding="utf-8")
-    except OSError as exc:
-        raise AnchorError(f"can't write the anchor file {path}: {exc}") from None
-    with handle:
+class AnchorFile:
+    """An anchor file opened for appending and locked (`flock`) until closed, so that
+    anchoring runs that overlap take turns: the checks made while it is open hold
+    when the line is written.
+
+        with AnchorFile(path) as file:
+            file.anchors, file.skipped
+            file.append(event)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._created = not path.exists()  # removed again if nothing is anchored
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            handle.seek(0)
-            text = handle.read()
+            self._handle = path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise AnchorError(f"can't write the anchor file {path}: {exc}") from None
+        try:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX)
+            self._handle.seek(0)
+            self._text = self._handle.read()
+            self.anchors, self.skipped, self._last = _parse_anchors(path, self._text)
         except (OSError, UnicodeDecodeError) as exc:
+            self._handle.close()
             raise AnchorError(f"can't read the anchor file {path}: {exc}") from None
-        existing = _parse_anchors(path, text)
-        if existing and event.seq < existing[-1].seq:
+        except AnchorError:
+            self._handle.close()
+            raise
+
+    def __enter__(self) -> AnchorFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._created and not self._text:
+            self.path.unlink(missing_ok=True)
+        self._handle.close()  # and with it the lock
+
+    def append(self, event: AuditEvent, *, now: dt.datetime | None = None) -> Anchor:
+        """Append an anchor for `event`, on disk before this returns."""
+        if self.anchors and event.seq < self.anchors[-1].seq:
             raise AnchorError(
-                f"{path} already anchors event {existing[-1].seq}, after event {event.seq}: "
-                "is this the right audit log?"
+                f"{self.path} already anchors event {self.anchors[-1].seq}, after event "
+                f"{event.seq}: is this the right audit log?"
             )
-        prev = GENESIS_HASH
-        if existing:
-            prev = _line_hash([x for x in text.splitlines() if x.strip()][-1])
+        prev = _line_hash(self._last) if self.anchors else GENESIS_HASH
         anchored_at = timestamp_text(now or dt.datetime.now(dt.UTC))
         event_at = timestamp_text(event.created_at)
         line = canonical_json(
@@ -373,13 +407,28 @@ def write_anchor(path: Path, event: AuditEvent, *, now: dt.datetime | None = Non
                 "prev": prev,
             }
         )
+        text = ("\n" if self._text and not self._text.endswith("\n") else "") + line + "\n"
         try:
-            handle.write(("\n" if text and not text.endswith("\n") else "") + line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            self._handle.write(text)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
         except OSError as exc:
-            raise AnchorError(f"can't write the anchor file {path}: {exc}") from None
-    return Anchor(len(text.splitlines()) + 1, event.seq, event.hash, event_at, anchored_at, prev)
+            raise AnchorError(f"can't write the anchor file {self.path}: {exc}") from None
+        self._text += text
+        anchor = Anchor(
+            len(self._text.splitlines()), event.seq, event.hash, event_at, anchored_at, prev
+        )
+        self.anchors.append(anchor)
+        self._last = line
+        return anchor
+
+
+def write_anchor(path: Path, event: AuditEvent, *, now: dt.datetime | None = None) -> Anchor:
+    """Append an anchor for `event` (the newest event) to `path`, creating it (see
+    `AnchorFile`). AnchorError if the file is not a sound anchor file or `event` is
+    older than its last anchor."""
+    with AnchorFile(path) as file:
+        return file.append(event, now=now)
 
 
 def check_anchors(con: sa.Connection, anchors: Sequence[Anchor]) -> tuple[int, str] | None:

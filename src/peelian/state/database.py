@@ -308,22 +308,33 @@ class State:
     def anchor_audit(
         self, path: Path, *, by: str, client: str | None = None
     ) -> tuple[AuditVerification, audit.Anchor | None]:
-        """Verify the chain and the anchors already in `path`; if all hold, append an
-        `audit.anchor` event and anchor it in `path` (after it is committed, so an
-        anchor never names an event that isn't there). AnchorError for a bad file."""
-        anchors = audit.read_anchors(path) if path.exists() else []
-        result = self.verify_audit(anchors)
-        if not result.ok:
-            self.append_audit(
-                by, "audit.anchor", detail={"to": str(path), "first_bad": result.first_bad_seq},
-                client=client, outcome="refused: the audit chain does not verify",
+        """With the anchor file locked (overlapping runs take turns): check that its
+        anchors still hold and that the chain is sound from the last of them on; if
+        so, append an `audit.anchor` event and anchor it in `path` (after it is
+        committed, so an anchor never names an event that isn't there). The events
+        before the last anchor are checked by `verify_audit`, not here, so that a
+        run costs the events since the last one. AnchorError for a bad file."""
+        with audit.AnchorFile(path) as file:
+            with self._read() as con:
+                broken = audit.check_anchors(con, file.anchors)
+                last = file.anchors[-1] if file.anchors else None
+                result = (
+                    AuditVerification(False, 0, broken[0], broken[1])
+                    if broken is not None
+                    else audit.verify(con, after=(last.seq, last.hash) if last else None)
+                )
+            if not result.ok:
+                self.append_audit(
+                    by, "audit.anchor",
+                    detail={"to": str(path), "first_bad": result.first_bad_seq},
+                    client=client, outcome="refused: the audit chain does not verify",
+                )  # fmt: skip
+                return result, None
+            event = self.append_audit(
+                by, "audit.anchor", detail={"to": str(path), "checked": result.checked},
+                client=client,
             )  # fmt: skip
-            return result, None
-        event = self.append_audit(
-            by, "audit.anchor", detail={"to": str(path), "checked": result.checked},
-            client=client,
-        )  # fmt: skip
-        return result, audit.write_anchor(path, event)
+            return result, file.append(event)
 
     # Retention disposals (see disposals.py).
 

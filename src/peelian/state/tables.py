@@ -78,6 +78,8 @@ users = sa.Table(
     # with; both null until bound. One account per identity.
     sa.Column("oidc_issuer", sa.Text, nullable=True),
     sa.Column("oidc_subject", sa.Text, nullable=True),
+    # may be bound by a name claim on its first sign-in (made with `users add --oidc`)
+    sa.Column("oidc_claimable", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ux_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),
 )
 

@@ -27,11 +27,18 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("users", sa.Column("oidc_issuer", sa.Text, nullable=True))
     op.add_column("users", sa.Column("oidc_subject", sa.Text, nullable=True))
+    # Only an account made for the provider (`users add --oidc`) may be bound by a name
+    # claim on its first sign-in; every account made before this revision may not.
+    op.add_column(
+        "users",
+        sa.Column("oidc_claimable", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
     op.create_index("ux_users_oidc_identity", "users", ["oidc_issuer", "oidc_subject"], unique=True)
 
 
 def downgrade() -> None:
     op.drop_index("ux_users_oidc_identity", "users")
+    op.drop_column("users", "oidc_claimable")
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not batch mode: see above.
     op.drop_column("users", "oidc_subject")
     op.drop_column("users", "oidc_issuer")
