@@ -163,7 +163,13 @@ def serve_cmd(
     # through the handler configured above (log_config=None)
     if workers == 1:
         from peelian.serve.app import create_app
+        from peelian.serve.ops import MULTIPROC_ENV, prepare_multiprocess_dir
 
+        if os.environ.get(MULTIPROC_ENV):  # honoured by one process too: made and emptied
+            try:
+                prepare_multiprocess_dir(Path(os.environ[MULTIPROC_ENV]))
+            except (ValueError, OSError) as exc:
+                raise _fail(str(exc)) from None
         application = create_app(settings)
         out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
         uvicorn.run(
@@ -204,7 +210,10 @@ def _metrics_folder() -> Iterator[Path]:
 
     given = os.environ.get(MULTIPROC_ENV)
     folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="peelian-metrics-"))
-    prepare_multiprocess_dir(folder)
+    try:
+        prepare_multiprocess_dir(folder)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
     try:
         yield folder
     finally:
@@ -291,3 +300,111 @@ def bench_web(
         for session_id in sessions.values():
             st.accounts.end_session(session_id)
     out_console.print(table)
+
+
+@bench_app.command("load")
+def bench_load(
+    hub: HubOption,
+    state: StateOption = None,
+    users: Annotated[
+        int, typer.Option("--users", min=1, help="Simulated officers, each one signed-in user.")
+    ] = 8000,
+    think: Annotated[
+        float,
+        typer.Option("--think", min=0, help="Mean think time between an officer's requests (s)."),
+    ] = 30.0,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.01, help="Minutes measured, after the ramp.")
+    ] = 5.0,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server workers.")] = 2,
+    ramp: Annotated[
+        float | None,
+        typer.Option(
+            "--ramp", min=0, help="Seconds over which the officers start (default: --think)."
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Loopback port (0: a free one).")] = 0,
+    find_max: Annotated[
+        bool,
+        typer.Option(
+            "--find-max",
+            help="Instead: searches alone at rising fixed rates (open loop) until p95 passes "
+            "300 ms or an answer fails; prints the highest rate that held.",
+        ),
+    ] = False,
+    phase_seconds: Annotated[
+        float, typer.Option("--phase-seconds", min=1, help="--find-max: seconds per rate.")
+    ] = 20.0,
+    rates: Annotated[
+        str | None,
+        typer.Option("--rates", help="--find-max: searches/s to try, e.g. 10,20,40."),
+    ] = None,
+    connections: Annotated[
+        int,
+        typer.Option(
+            "--connections", min=1, help="Connections the officers share (as behind a proxy)."
+        ),
+    ] = 512,
+) -> None:
+    """Load-test a hub as served: start `peelian serve --workers N` on loopback and run
+    simulated officers against its API from this process (one asyncio event loop), each
+    with its own think time and purpose of access; print latency by kind, throughput,
+    errors and whether p95 <= 300 ms, p99 <= 1 s and zero errors were met. The mix is
+    in peelian/serve/load.py and docs/operations.md ("Load").
+
+    Example:
+
+        peelian bench load --hub demo/hub --users 8000 --think 30 --minutes 5
+
+        peelian bench load --hub demo/hub --find-max --phase-seconds 20
+    """
+    from peelian.serve.load import (
+        FIND_MAX_RATES,
+        LoadError,
+        find_max_tables,
+        result_tables,
+        run_find_max,
+        run_load,
+    )
+
+    if not (hub / "hub.duckdb").exists():
+        raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
+    try:
+        steps = [float(r) for r in rates.split(",")] if rates else list(FIND_MAX_RATES)
+    except ValueError:
+        raise _fail(f"--rates is a list of numbers such as 10,20,40, not {rates!r}") from None
+    if any(r <= 0 for r in steps):
+        raise _fail("--rates must all be above zero")
+    state_url = _state_url(hub, state)
+    started = time.strftime("%Y-%m-%d %H:%M")
+    try:
+        if find_max:
+            tables = find_max_tables(
+                run_find_max(
+                    hub, state_url=state_url, workers=workers, rates=steps,
+                    phase_seconds=phase_seconds, port=port, connections=connections,
+                )
+            )  # fmt: skip
+        else:
+            tables = result_tables(
+                run_load(
+                    hub, state_url=state_url, users=users, think=think, seconds=minutes * 60,
+                    workers=workers, ramp=ramp, port=port, connections=connections,
+                )
+            )  # fmt: skip
+    except LoadError as exc:
+        raise _fail(str(exc)) from None
+    for table in tables:
+        out_console.print(table)
+    if find_max:
+        listed = ",".join(f"{r:g}" for r in steps)
+        command = f"--find-max --phase-seconds {phase_seconds:g} --rates {listed}"
+        command += f" --connections {connections}"
+    else:
+        command = f"--users {users} --think {think:g} --minutes {minutes:g}" + (
+            f" --ramp {ramp:g}" if ramp is not None else ""
+        )
+        command += f" --connections {connections}"
+    out_console.print(
+        f"{started}: peelian bench load --hub {hub} --workers {workers} {command}", highlight=False
+    )
