@@ -592,8 +592,8 @@ def audit_anchor(
         typer.Option(
             "--to",
             help="The anchor file (JSON lines, appended to). Keep it where whoever "
-            "administers the state database can't write: write-once storage or another "
-            "machine.",
+            "administers the state database can't rewrite it: append-only storage on "
+            "another machine (see docs/governance.md).",
         ),
     ],
     init: Annotated[
