@@ -59,29 +59,6 @@ def serve_settings(
     )
 
 
-def serve_app(
-    hub: Path,
-    state: str | None,
-    *,
-    boundaries: Path | None,
-    secure_cookies: bool,
-    oidc_metadata: str | None = None,
-    kpi_settings: Path | None = None,
-) -> object:
-    from peelian.serve.app import create_app
-
-    return create_app(
-        serve_settings(
-            hub,
-            state,
-            boundaries=boundaries,
-            secure_cookies=secure_cookies,
-            oidc_metadata=oidc_metadata,
-            kpi_settings=kpi_settings,
-        )
-    )
-
-
 @app.command("serve")
 def serve_cmd(
     hub: HubOption,
@@ -248,8 +225,10 @@ def bench_web(
     from fastapi.testclient import TestClient
 
     accounts = users or ["analyst_demo", "auditor_demo", "admin"]
-    application = serve_app(hub, state, boundaries=None, secure_cookies=False)
-    with TestClient(application) as client:  # type: ignore[arg-type]
+    from peelian.serve.app import create_app
+
+    application = create_app(serve_settings(hub, state, boundaries=None, secure_cookies=False))
+    with TestClient(application) as client:
         st = client.app.state.state_db  # type: ignore[attr-defined]
         sessions = {u: st.accounts.create_session(u, client="bench")[0] for u in accounts}
         client.cookies.set("peelian_purpose", "reason training: page render benchmark")

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from peelian.state import AuditVerification, DecisionKind, State
-from peelian.state.audit import GENESIS_HASH, AnchorError, event_hash, read_anchors, write_anchor
+from peelian.state.audit import GENESIS_HASH, AnchorError, AnchorFile, event_hash, read_anchors
 from peelian.state.tables import audit_events
 
 # What someone with database admin rights would drop before changing the log.
@@ -335,8 +335,8 @@ def test_an_anchor_file_of_a_longer_log_is_refused(state: State, tmp_path: Path)
     first = state.append_audit("pc1234", "search")
     result, anchor = state.anchor_audit(path, by="auditor1")
     assert (result.ok, result.first_bad_seq, anchor) == (False, 5, None)
-    with pytest.raises(AnchorError, match="is this the right audit log"):
-        write_anchor(path, first)
+    with AnchorFile(path) as file, pytest.raises(AnchorError, match="right audit log"):
+        file.append(first)
     assert len(read_anchors(path)) == 1
 
 

@@ -84,22 +84,24 @@ def oidc_router(settings: OidcSettings) -> APIRouter:
         state = request.app.state.state_db
         try:
             token = await client.authorize_access_token(request)
-        except httpx.HTTPError as exc:  # the token endpoint is down or unreachable
-            log.warning("OIDC: the token endpoint can't be reached: %s", str(exc)[:300])
-            state.append_audit(
-                "?", "login", client=client_of(request), detail={"via": "oidc"},
-                outcome="refused: the identity provider could not be reached",
-            )  # fmt: skip
-            return login_page(request, target, "The identity provider can't be reached.")
-        except (OAuthError, JoseError, ValueError) as exc:
-            # JoseError: a bad signature, a wrong audience or nonce, a missing claim...
-            # the provider's (or a forger's) words are logged, not written to the audit
+        except (httpx.HTTPError, OAuthError, JoseError, ValueError) as exc:
+            # HTTPError: the token endpoint is down or unreachable; JoseError: a bad
+            # signature, a wrong audience or nonce, a missing claim... The provider's
+            # (or a forger's) words are logged, not written to the audit.
+            down = isinstance(exc, httpx.HTTPError)
             log.warning("OIDC sign-in refused: %s", str(exc)[:300])
             state.append_audit(
                 "?", "login", client=client_of(request), detail={"via": "oidc"},
-                outcome="refused: the identity provider's answer was not accepted",
+                outcome="refused: the identity provider could not be reached" if down
+                else "refused: the identity provider's answer was not accepted",
             )  # fmt: skip
-            return login_page(request, target, "Sign-in with the identity provider failed.")
+            return login_page(
+                request,
+                target,
+                "The identity provider can't be reached."
+                if down
+                else "Sign-in with the identity provider failed.",
+            )
         claims = _verified_claims(token, UserInfo)
         issuer, subject = claims.get("iss"), claims.get("sub")
         # Used as given (no case folding): the claim must name the account exactly.

@@ -7,7 +7,7 @@ reordering rows breaks the chain at the first row touched, and `verify` names
 it.
 
 The chain alone can't show rows cut off the end, or a chain rewritten from the
-first forged row onwards with fresh hashes. Anchors do: `write_anchor` appends
+first forged row onwards with fresh hashes. Anchors do: `AnchorFile` appends
 the seq and hash of the newest event to a file kept outside the database (on
 write-once storage or another machine), and `check_anchors` finds every
 anchored event still there with the same hash. The anchor file is a chain of
@@ -421,14 +421,6 @@ class AnchorFile:
         self.anchors.append(anchor)
         self._last = line
         return anchor
-
-
-def write_anchor(path: Path, event: AuditEvent, *, now: dt.datetime | None = None) -> Anchor:
-    """Append an anchor for `event` (the newest event) to `path`, creating it (see
-    `AnchorFile`). AnchorError if the file is not a sound anchor file or `event` is
-    older than its last anchor."""
-    with AnchorFile(path) as file:
-        return file.append(event, now=now)
 
 
 def check_anchors(con: sa.Connection, anchors: Sequence[Anchor]) -> tuple[int, str] | None:
