@@ -443,7 +443,9 @@ def _bench_hub(hub: Path, in_place: bool) -> Iterator[Path]:
         return
     work = Path(tempfile.mkdtemp(prefix="peelian-bench-"))
     try:
-        shutil.copytree(hub, work / "hub", ignore=shutil.ignore_patterns("index*", "models"))
+        shutil.copytree(
+            hub, work / "hub", ignore=shutil.ignore_patterns("index*", "snapshots", "models")
+        )
         yield work / "hub"
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from peelian.cli import app, bench_app, console, out_console
 from peelian.cli_resolve import HubOption, StateOption, _fail, _open_hub, _open_state
+from peelian.hub import HUB_FILE
 
 if TYPE_CHECKING:
     from peelian.index.search import SearchResult
@@ -46,7 +47,8 @@ def _run_index(hub_path: Path, quiet: bool) -> None:
     counts = ", ".join(f"{kind} {n:,}" for kind, n in sorted(report.documents.items()))
     out_console.print(
         f"search index {report.path.name}: {sum(report.documents.values()):,} documents "
-        f"({counts}), {report.bytes / 2**20:,.1f} MB in {report.seconds:,.1f} s; now current"
+        f"({counts}), {report.bytes / 2**20:,.1f} MB in {report.seconds:,.1f} s; "
+        "snapshot made and now current"
     )
 
 
@@ -55,8 +57,9 @@ def index_cmd(
     hub: HubOption,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
-    """Build the search index of the hub's current snapshot and switch searches to it
-    (atomically: a search uses the old index or the new one, never half of one).
+    """Make the hub's next snapshot (the search index, and a copy of the database it
+    indexed) and switch to it atomically: a search or a running server uses the old
+    snapshot or the new one, never half of one.
 
     Example:
 
@@ -112,7 +115,8 @@ def search_cmd(
     from peelian.index.search import Searcher, SearchError
 
     username = user or getpass.getuser()
-    _open_hub(hub, read_only=True).close()  # a clear error for a folder that is no hub
+    if not (hub / HUB_FILE).exists():  # not opened: a refresh may be writing it
+        raise _fail(f"{hub} is not a Peelian hub (no {HUB_FILE}); run `peelian demo` first")
     with _open_state(hub, state) as st:
         grant = authorise_cli(st, username, "search", purpose=purpose)
         viewer = Viewer.of(grant.principal)

@@ -111,6 +111,8 @@ def serve_cmd(
 ) -> None:
     """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json),
     with /healthz, /readyz and /metrics for the platform (docs/operations.md).
+    It answers from the hub's current snapshot; `peelian refresh` may run meanwhile,
+    and each worker switches to the snapshot it makes once it has loaded it.
 
     Example:
 

@@ -40,7 +40,7 @@ def test_harm_ranking_and_profile_context(app: object) -> None:
 
 def test_open_incidents_rank_resources(app: object) -> None:
     # a grade 1 call a minute after it came in, before anyone was sent
-    con = app.state.hub.cursor()  # type: ignore[attr-defined]
+    con = app.state.snapshots.current().cursor()  # type: ignore[attr-defined]
     try:
         reference, at = con.execute(
             """SELECT reference, called + INTERVAL 1 MINUTE FROM kpi_incidents
@@ -137,7 +137,7 @@ def test_network_nodes_carry_harm(app: object) -> None:
 
 def test_a_profile_lists_the_documents_that_name_the_person(app: object) -> None:
     # documents link a person by their name, phone, plate or address: count them all
-    con = app.state.hub.cursor()  # type: ignore[attr-defined]
+    con = app.state.snapshots.current().cursor()  # type: ignore[attr-defined]
     try:
         rows = con.execute(
             """SELECT t.entity_id, count(DISTINCT t.document) AS n FROM text_mentions t

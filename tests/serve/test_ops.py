@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serve.conftest import PURPOSE, Served, free_port, own_state
 
+from peelian.index.build import current_name, index_root
 from peelian.serve.app import ServeSettings, create_app
 from peelian.serve.ops import SANE_REQUEST_ID, log_handler
 from peelian.serve.problems import PROBLEM_JSON
@@ -144,7 +145,10 @@ def test_metrics_count_requests_by_route_template_not_path(
     assert not re.search(r'route="[^"]*\?', scraped.text)  # no query string in any label
     assert "peelian_http_request_duration_seconds_bucket" in scraped.text
     assert "peelian_http_requests_in_flight" in scraped.text
-    assert 'peelian_snapshot_info{index_build="' in scraped.text
+    assert 'peelian_snapshot_info{snapshot="' in scraped.text
+    assert "peelian_snapshot_made_timestamp_seconds " in scraped.text
+    served = current_name(index_root(analyst.app.state.settings.hub))
+    assert f'peelian_snapshot_served{{snapshot="{served}"}} 1.0' in scraped.text
 
 
 def test_a_request_no_route_answers_is_counted_without_its_path(client: TestClient) -> None:
@@ -211,6 +215,9 @@ def test_the_json_log_line_of_a_request(analyst: TestClient, json_log: io.String
     assert line["route"] == ENTITY_ROUTE
     assert (line["method"], line["status"], line["level"]) == ("GET", 404, "INFO")
     assert line["username"] == "analyst1"
+    # the snapshot that answered, in the log line and the response
+    assert line["snapshot"] == answer.headers["x-peelian-snapshot"]
+    assert line["snapshot"] == current_name(index_root(analyst.app.state.settings.hub))
     assert line["client"]
     assert isinstance(line["duration_ms"], float)
     assert line["time"].endswith("+00:00")

@@ -97,10 +97,15 @@ def caller_reads(request: Request, purpose: Purpose = None) -> Iterator[Reads]:
     given = purpose or request.headers.get(PURPOSE_HEADER)
     if given is None and caller.via == "session":  # the UI's scripts: the session's purpose
         given = purpose_of(request)
+    hub = app.snapshots.current()  # the snapshot this request reads throughout
+    request.state.snapshot = hub.snapshot
     reads = Reads(
-        app.hub, app.state_db, caller.principal, client=caller_client(request, caller),
+        hub,
+        app.state_db,
+        caller.principal,
+        client=caller_client(request, caller),
         purpose=given,
-    )  # fmt: skip
+    )
     try:
         yield reads
     finally:

@@ -154,7 +154,7 @@ class PeelianAPI(FastAPI):
 
 def create_app(settings: ServeSettings) -> FastAPI:
     from peelian.serve.api import router
-    from peelian.serve.hubs import ServedHub
+    from peelian.serve.hubs import Snapshots
     from peelian.serve.web import page_error, web_router
     from peelian.state import State
 
@@ -162,13 +162,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import igraph  # noqa: F401  (loaded at start, not by the first network request)
 
-        app.state.hub = ServedHub(settings.hub, kpi_settings=settings.kpi_settings)
+        app.state.snapshots = Snapshots(settings.hub, kpi_settings=settings.kpi_settings)
         app.state.state_db = State.open(settings.state_url)
         app.state.settings = settings
         try:
             yield
         finally:
-            app.state.hub.close()
+            app.state.snapshots.close()
             app.state.state_db.close()
             metrics.process_exit()
 

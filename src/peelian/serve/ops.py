@@ -52,6 +52,7 @@ log = logging.getLogger("peelian.serve")
 request_log = logging.getLogger("peelian.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+SNAPSHOT_HEADER = "X-Peelian-Snapshot"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -109,31 +110,34 @@ def prepare_multiprocess_dir(folder: Path) -> None:
 
 
 class SnapshotCollector(Collector):
-    """The snapshot being served, read at each scrape: the current index build's name
-    and when the hub file last changed."""
+    """The hub's current snapshot, read at each scrape: its name and when it was made
+    (a worker answers from it within a second or so of it becoming current, once it
+    has loaded it; the log says when each worker switched)."""
 
     def __init__(self, hub: Path) -> None:
         self.hub = hub
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from peelian.hub import HUB_FILE
-        from peelian.index.build import current_name, index_root
+        from peelian.index.build import current_name, index_root, snapshot_database
 
-        build = GaugeMetricFamily(
+        name = current_name(index_root(self.hub))
+        info = GaugeMetricFamily(
             "peelian_snapshot_info",
-            "The snapshot served: the current search index build (value 1).",
-            labels=["index_build"],
+            "The hub's current snapshot (value 1; empty before the first index build).",
+            labels=["snapshot"],
         )
-        build.add_metric([current_name(index_root(self.hub)) or ""], 1)
-        yield build
+        info.add_metric([name or ""], 1)
+        yield info
+        if name is None:
+            return
         try:
-            modified = (self.hub / HUB_FILE).stat().st_mtime
+            made = snapshot_database(self.hub, name).stat().st_mtime
         except OSError:
             return
         yield GaugeMetricFamily(
-            "peelian_hub_modified_timestamp_seconds",
-            "When the served hub file last changed (Unix time).",
-            value=modified,
+            "peelian_snapshot_made_timestamp_seconds",
+            "When the current snapshot's copy of the hub database was made (Unix time).",
+            value=made,
         )
 
 
@@ -169,6 +173,14 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.served = Gauge(
+            "peelian_snapshot_served",
+            "The snapshot this worker last answered from (1; 0 for the ones before it).",
+            ("snapshot",),
+            registry=own,
+            multiprocess_mode="liveall",  # one series per live worker (label pid)
+        )
+        self._serving: str | None = None
         self.snapshot = SnapshotCollector(hub)
         if own is not None:
             own.register(self.snapshot)
@@ -178,6 +190,14 @@ class Metrics:
         labels = (method if method in METHODS else "other", route, f"{status // 100}xx")
         self.requests.labels(*labels).inc()
         self.duration.labels(*labels).observe(seconds)
+
+    def serving(self, snapshot: str) -> None:
+        """A request was answered from `snapshot`."""
+        if snapshot != self._serving:
+            if self._serving is not None:
+                self.served.labels(self._serving).set(0)
+            self.served.labels(snapshot).set(1)
+            self._serving = snapshot
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format (every worker's, in multiprocess mode)."""
@@ -217,8 +237,9 @@ def route_template(scope: Scope) -> str:
 class RequestContext:
     """The outermost layer: a request id for each request (in the response's
     `X-Request-ID` and in every log record meanwhile), the request metrics, and one
-    log line per request (method, route template, status, duration, client, user;
-    never the query string, body, cookies or tokens)."""
+    log line per request (method, route template, status, duration, client, user, the
+    snapshot read; never the query string, body, cookies or tokens). A response that
+    read the hub names its snapshot in `X-Peelian-Snapshot`."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -244,6 +265,8 @@ class RequestContext:
                     if k.lower() != REQUEST_ID_HEADER.lower().encode()
                 ]
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                if state.get("snapshot"):
+                    headers.append((SNAPSHOT_HEADER.lower().encode(), state["snapshot"].encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -257,6 +280,8 @@ class RequestContext:
             seconds = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe(scope["method"], route, status, seconds)
+            if state.get("snapshot"):
+                self.metrics.serving(state["snapshot"])
             principal = state.get("principal")
             client = scope.get("client")
             request_log.log(
@@ -273,6 +298,7 @@ class RequestContext:
                     "duration_ms": round(seconds * 1000, 1),
                     "client": client[0] if client else None,
                     "username": getattr(principal, "username", None),
+                    "snapshot": state.get("snapshot"),
                 },
             )
             current_request_id.reset(token)
@@ -281,7 +307,7 @@ class RequestContext:
 # -- logs --------------------------------------------------------------------------------
 
 # The fields of a request's log line (RequestContext), written by the JSON formatter.
-REQUEST_FIELDS = ("method", "route", "status", "duration_ms", "client", "username")
+REQUEST_FIELDS = ("method", "route", "status", "duration_ms", "client", "username", "snapshot")
 
 
 class RequestIdFilter(logging.Filter):
@@ -352,7 +378,8 @@ def readiness(app_state: Any) -> dict[str, str]:
     import sqlalchemy as sa
 
     checks: dict[str, str] = {}
-    hub = getattr(app_state, "hub", None)
+    snapshots = getattr(app_state, "snapshots", None)
+    hub = None if snapshots is None else snapshots.current()
     try:
         if hub is None:
             raise RuntimeError("the hub was not opened")

@@ -148,8 +148,10 @@ def page_reads(request: Request) -> Iterator[Reads]:
         raise Problem(401, "sign in to continue")
     request.state.caller = caller
     request.state.principal = caller.principal
+    hub = app.snapshots.current()  # the snapshot this request reads throughout
+    request.state.snapshot = hub.snapshot
     reads = Reads(
-        app.hub,
+        hub,
         app.state_db,
         caller.principal,
         client=caller_client(request, caller),
