@@ -15,6 +15,7 @@ from peelian.state.accounts import (
     LOCK_MINUTES,
     MAX_FAILURES,
     SESSION_IDLE_MINUTES,
+    TOUCH_SECONDS,
     AccountError,
     Accounts,
     AuthenticationError,
@@ -175,6 +176,42 @@ def test_api_tokens_are_stored_hashed_and_stop_on_expiry_revocation_or_disable(
         accounts.token_principal(third)
     with pytest.raises(AccountError, match="days"):
         accounts.create_token("pc_1", "forever", by="admin", days=10_000)
+
+
+def test_last_use_is_written_at_most_once_a_minute(
+    state: State, accounts: Accounts, clock: Clock
+) -> None:
+    accounts.add_user("pc_1", "PC 1", "response_officer", "NPPV2", by="admin")
+    token, info = accounts.create_token("pc_1", "mobile terminal", by="admin")
+    session_id, _ = accounts.create_session("pc_1")
+
+    def written() -> tuple[dt.datetime, dt.datetime]:
+        with state.engine.connect() as con:
+            used = con.execute(
+                sa.select(api_tokens.c.last_used_at).where(api_tokens.c.id == info.id)
+            ).scalar_one()
+            seen = con.execute(sa.select(sessions.c.last_seen_at)).scalar_one()
+        return used, seen
+
+    started = clock.now
+    accounts.token_principal(token)
+    assert written()[0] == started  # the first use is written
+    clock.advance(seconds=TOUCH_SECONDS - 1)
+    accounts.token_principal(token)
+    accounts.session_principal(session_id)
+    assert written() == (started, started)  # within the minute: read, not written
+    clock.advance(seconds=1)
+    accounts.token_principal(token)
+    accounts.session_principal(session_id)
+    assert written() == (clock.now, clock.now)
+    # a session used every 59 s never goes idle, though most uses are not written
+    for _ in range(2 * SESSION_IDLE_MINUTES):
+        clock.advance(seconds=TOUCH_SECONDS - 1)
+        accounts.session_principal(session_id)
+    # and one left alone ends by the idle limit (counted from the last sight written)
+    clock.advance(minutes=SESSION_IDLE_MINUTES)
+    with pytest.raises(AuthenticationError, match="ended"):
+        accounts.session_principal(session_id)
 
 
 def test_parallel_guesses_cannot_outrun_the_lock(state: State, accounts: Accounts) -> None:

@@ -70,6 +70,11 @@ TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 366
 # A UI session ends after this long idle, and after SESSION_HOURS whatever happens.
 SESSION_IDLE_MINUTES = 30
+# A token's last use and a session's last sight are written at most this often, so
+# that a request reads the state database without taking its write lock. Idle time
+# counts from the last sight written, up to a minute before the last request: an idle
+# session ends 29 to 30 minutes after its last request, never later.
+TOUCH_SECONDS = 60
 SESSION_HOURS = 12
 TOKEN_PREFIX = "pln_"
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
@@ -673,11 +678,12 @@ class Accounts:
 
     def token_principal(self, token: str) -> Principal:
         """The user an API token belongs to; AuthenticationError if it is unknown,
-        expired, revoked or its user is disabled."""
+        expired, revoked or its user is disabled. Its last use is written at most
+        every `TOUCH_SECONDS` (a read per request, a write a minute)."""
         now = self._clock()
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             raise AuthenticationError("not a valid API token")
-        with self._write() as con:
+        with self._read() as con:
             row = con.execute(
                 sa.select(api_tokens, users.c.username)
                 .join(users)
@@ -685,13 +691,30 @@ class Accounts:
             ).first()
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise AuthenticationError("not a valid API token (unknown, expired or revoked)")
-            con.execute(
-                sa.update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
-            )
             try:
-                return _principal(con, row.username)
+                principal = _principal(con, row.username)
             except AuthenticationError:  # disabled: say no more than for any bad token
                 raise AuthenticationError("not a valid API token") from None
+        self._touch(api_tokens.c.last_used_at, api_tokens.c.id == row.id, row.last_used_at, now)
+        return principal
+
+    def _touch(
+        self,
+        column: sa.Column[Any],
+        where: sa.ColumnElement[bool],
+        last: dt.datetime | None,
+        now: dt.datetime,
+    ) -> None:
+        """Write `now` into a last-use column if what it holds is `TOUCH_SECONDS` old
+        (never moving it back: a concurrent request may have written a later time)."""
+        if last is not None and last + dt.timedelta(seconds=TOUCH_SECONDS) > now:
+            return
+        with self._write() as con:
+            con.execute(
+                sa.update(column.table)
+                .where(where, sa.or_(column.is_(None), column < now))
+                .values({column.name: now})
+            )
 
     # UI sessions.
 
@@ -715,12 +738,13 @@ class Accounts:
         return session_id, csrf
 
     def session_principal(self, session_id: str) -> tuple[Principal, str]:
-        """The user and CSRF token of a live session (and mark it seen);
-        AuthenticationError when it is unknown, idle too long, expired or ended."""
+        """The user and CSRF token of a live session (and mark it seen, at most every
+        `TOUCH_SECONDS`); AuthenticationError when it is unknown, idle too long,
+        expired or ended."""
         now = self._clock()
         if not isinstance(session_id, str) or not 0 < len(session_id) <= 200:
             raise AuthenticationError("your session has ended; sign in again")
-        with self._write() as con:
+        with self._read() as con:
             row = con.execute(
                 sa.select(sessions, users.c.username)
                 .join(users)
@@ -734,15 +758,14 @@ class Accounts:
                 or row.last_seen_at + idle <= now
             ):
                 raise AuthenticationError("your session has ended; sign in again")
-            con.execute(
-                sa.update(sessions)
-                .where(sessions.c.id_hash == row.id_hash)
-                .values(last_seen_at=now)
-            )
             try:
-                return _principal(con, row.username), row.csrf_token
+                principal = _principal(con, row.username)
             except AuthenticationError:  # disabled since: the session has ended
                 raise AuthenticationError("your session has ended; sign in again") from None
+        self._touch(
+            sessions.c.last_seen_at, sessions.c.id_hash == row.id_hash, row.last_seen_at, now
+        )
+        return principal, row.csrf_token
 
     def end_session(self, session_id: str) -> None:
         with self._write() as con:
