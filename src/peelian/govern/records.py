@@ -72,13 +72,18 @@ def visible_history(history: list[HistoryRow], complete: bool) -> list[HistoryRo
 def visible_explanation(
     con: duckdb.DuckDBPyConnection, principal: Principal, entity: EntityExplanation
 ) -> EntityExplanation | None:
-    """The entity as `principal` may see it: golden values some visible mention
-    gave (with only the visible mentions' sources), visible mentions, joins
-    between visible mentions. None when they may
-    see none of its mentions (to them the entity does not exist). Merge history
-    names other entities, so it is kept only for someone who may see every
-    mention."""
+    """The entity as `principal` may see it (see `explanation_seen`)."""
     visible = visible_mentions(con, principal, [m for m, _ in entity.mentions])
+    return explanation_seen(entity, visible)
+
+
+def explanation_seen(entity: EntityExplanation, visible: set[str]) -> EntityExplanation | None:
+    """The entity as a reader who may see the mentions `visible` sees it: golden values
+    some visible mention gave (with only the visible mentions' sources), visible
+    mentions, joins between visible mentions. None when they may see none of its
+    mentions (to them the entity does not exist). Merge history names other entities,
+    so it is kept only for someone who may see every mention."""
+    visible = visible & {m for m, _ in entity.mentions}
     if not visible:
         return None
     complete = len(visible) == len(entity.mentions)

@@ -33,7 +33,7 @@ import h3
 from peelian.analyse.graph import BULK_EVENTS
 from peelian.analyse.kpis import cell_boundary
 from peelian.govern.policy import Grant, PolicyDeniedError, Principal, authorise, marking_rank
-from peelian.govern.records import create_visible_labels, visible_explanation, visible_history
+from peelian.govern.records import create_visible_labels, explanation_seen, visible_history
 from peelian.index.access import Viewer
 from peelian.index.search import SearchResult
 from peelian.resolve.explain import ExplainError, explain_entity, explain_pair
@@ -208,9 +208,8 @@ class Reads:
         records it is built from."""
         grant = self.grant("entity.view", target=f"entity:{entity_id}")
         row, members, _ = self._entity(entity_id)
-        explained = visible_explanation(
-            self.con, self.principal, explain_entity(self.con, entity_id)
-        )
+        # the members are the mentions the principal may see (the served labels)
+        explained = explanation_seen(explain_entity(self.con, entity_id), {m[0] for m in members})
         assert explained is not None  # members were visible
         # When each visible record was made (the hub's golden last_seen weighs hidden
         # records too, so dates are worked out from the visible ones here).
@@ -358,12 +357,12 @@ class Reads:
     def explanation(self, entity_id: str) -> dict[str, Any]:
         """Why these records were merged: each visible join with its weight."""
         grant = self.grant("entity.explain", target=f"entity:{entity_id}")
-        self._entity(entity_id)
+        _, members, _ = self._entity(entity_id)
         try:
             entity = explain_entity(self.con, entity_id)
         except ExplainError:
             raise not_found(entity_id) from None
-        shown = visible_explanation(self.con, self.principal, entity)
+        shown = explanation_seen(entity, {m[0] for m in members})
         if shown is None:
             raise not_found(entity_id)
         self.audit(
