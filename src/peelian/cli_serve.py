@@ -108,6 +108,16 @@ def serve_cmd(
             "for a log collector). One line per request, with its X-Request-ID.",
         ),
     ] = "text",
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Addresses or networks of the reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed (comma-separated, e.g. 10.0.4.0/24). The client "
+            "address they give is the one audited and throttled; from anyone else the "
+            "headers are ignored.",
+        ),
+    ] = "127.0.0.1,::1",
 ) -> None:
     """Serve the web UI and the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json),
     with /healthz, /readyz and /metrics for the platform (docs/operations.md).
@@ -132,6 +142,7 @@ def serve_cmd(
         from peelian.cli_analyse import _settings
 
         _settings(kpi_settings)  # a wrong file fails here, not at the first request
+    proxies = _proxies(forwarded_allow_ips)
     settings = serve_settings(
         hub, state, boundaries=boundaries, secure_cookies=secure_cookies,
         oidc_metadata=oidc_metadata, kpi_settings=kpi_settings,
@@ -153,7 +164,7 @@ def serve_cmd(
         out_console.print(f"Peelian is serving {hub} on http://{host}:{port}/ (Ctrl-C stops it)")
         uvicorn.run(
             application, host=host, port=port, log_level="warning", log_config=None,
-            access_log=False,
+            access_log=False, proxy_headers=True, forwarded_allow_ips=proxies,
         )  # fmt: skip
         return
     from peelian.serve.app import SETTINGS_ENV, settings_to_env
@@ -177,7 +188,25 @@ def serve_cmd(
         uvicorn.run(
             "peelian.serve.app:app_from_env", factory=True, workers=workers,
             host=host, port=port, log_level="warning", log_config=None, access_log=False,
+            proxy_headers=True, forwarded_allow_ips=proxies,
         )  # fmt: skip
+
+
+def _proxies(given: str) -> list[str]:
+    """The --forwarded-allow-ips list, each an IP address or network: never `*`, which
+    would let any client name the address its reads are audited under."""
+    import ipaddress
+
+    proxies = [p.strip() for p in given.split(",") if p.strip()]
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise _fail(
+                f"--forwarded-allow-ips takes IP addresses or networks such as 10.0.4.0/24, "
+                f"not {proxy!r}"
+            ) from None
+    return proxies
 
 
 @contextmanager

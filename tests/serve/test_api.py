@@ -4,6 +4,7 @@ same data through both, audit of every read."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -152,6 +153,20 @@ def test_oversized_bodies_wrong_types_and_bad_json_get_problem_details(
     )  # fmt: skip
     assert big.status_code == 413
     assert big.json()["title"] == "Request too large"
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"left": "'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    for path, kind in (
+        ("/api/v1/decisions", "application/json"),
+        ("/login", "application/x-www-form-urlencoded"),
+    ):
+        chunked = client.post(path, content=streamed(), headers={**auth, "Content-Type": kind})
+        assert chunked.status_code == 413, (path, chunked.text[:300])
+        assert chunked.json()["title"] == "Request too large"
     xml = client.post(
         "/api/v1/decisions", content=b"<a/>", headers={**auth, "Content-Type": "application/xml"}
     )

@@ -342,3 +342,59 @@ def test_metrics_add_up_across_worker_processes(served: Served, tmp_path: Path) 
     assert all(r["request_id"] and r["status"] for r in lines)
     assert "purpose" not in log.read_text()
     assert RAW_ID not in log.read_text()
+
+
+# -- behind a reverse proxy --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxies", "audited"),
+    [
+        ([], "203.0.113.7"),  # the default: a proxy on this machine (loopback) is believed
+        (["--forwarded-allow-ips", "10.9.9.9"], "127.0.0.1"),  # anyone else's header is not
+    ],
+)
+def test_the_audited_client_is_the_one_a_trusted_proxy_names(
+    served: Served, tmp_path: Path, proxies: list[str], audited: str
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    state = own_state(served, tmp_path)
+    with State.open(state.state_url) as st:
+        token, _ = st.accounts.create_token("analyst1", "proxy test", by="test-setup")
+    log = tmp_path / "serve.log"
+    command = [
+        sys.executable, "-c", "from peelian.cli import app; app(prog_name='peelian')",
+        "serve", "--hub", str(served.hub), "--state", state.state_url, "--port", str(port),
+        "--no-secure-cookies", *proxies,
+    ]  # fmt: skip
+    with log.open("wb") as err:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_ready(base, server, log)
+            asked = httpx.get(
+                f"{base}/api/v1/entities/{RAW_ID}",
+                params={"purpose": PURPOSE},
+                headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": "203.0.113.7"},
+                timeout=30,
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    assert asked.status_code == 404
+    with State.open(state.state_url) as st:
+        events = st.find_audit(actor="analyst1", action="entity.view")
+    assert [e.client for e in events] == [f"{audited} via token"]
+
+
+def test_a_proxy_list_that_would_trust_anyone_is_refused(served: Served) -> None:
+    from typer.testing import CliRunner
+
+    from peelian.cli import app as cli
+
+    for given in ("*", "10.0.0.0/8,proxy.example"):
+        result = CliRunner().invoke(
+            cli, ["serve", "--hub", str(served.hub), "--forwarded-allow-ips", given]
+        )
+        assert result.exit_code != 0
+        assert "--forwarded-allow-ips takes IP addresses or networks" in result.output

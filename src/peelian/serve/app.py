@@ -89,18 +89,33 @@ class BodyLimit:
             if too_big:
                 await _send_problem(scope, send, Problem(413, self._says()))
                 return
-        seen = 0
+        seen, started, refused = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            # A body streamed without Content-Length: once it passes the limit, answer
+            # 413 here (an error raised into the route's body parsing would become its
+            # 400) and tell the route the client has gone.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise Problem(413, self._says())
+                    refused = True
+                    if not started:
+                        await _send_problem(scope, send, Problem(413, self._says()))
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer: whatever the route says after it is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted, guarded)
 
     def _says(self) -> str:
         return f"the request body is larger than {self.limit // 1024} KB"
