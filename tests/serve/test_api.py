@@ -262,6 +262,38 @@ def test_the_review_pair_page_weighs_a_queued_pair_field_by_field(app: object) -
     assert "Match probability" in page.text
 
 
+def test_the_review_queue_lists_each_pair_of_people_once(app: object, served: Served) -> None:
+    import duckdb
+
+    client = client_for(app, "analyst1")
+    items, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/review", params=params).json()
+        items += page["items"]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert len(items) == page["total"]
+    people = [tuple(sorted((i["entity_a"] or i["a"], i["entity_b"] or i["b"]))) for i in items]
+    assert len(set(people)) == len(people)
+    assert sum(i["pairs"] for i in items) == page["record_pairs"]
+    # no more than the hub's queue (some records are in operations the analyst is not in)
+    with duckdb.connect(str(served.hub / "hub.duckdb"), read_only=True) as hub:
+        queued = hub.execute(
+            "SELECT count(*), count(DISTINCT (least(coalesce(entity_l, mention_l), "
+            "coalesce(entity_r, mention_r)), greatest(coalesce(entity_l, mention_l), "
+            "coalesce(entity_r, mention_r)))) FROM review_queue"
+        ).fetchone()
+    assert queued is not None
+    assert page["record_pairs"] <= queued[0]
+    assert page["total"] <= queued[1]
+    assert page["record_pairs"] > page["total"]  # some pairs of people have several
+    shown = client.get("/review").text
+    assert f"{page['total']:,} uncertain pairs of people" in shown
+    assert f"({page['record_pairs']:,} pairs of their records)" in shown
+
+
 def test_a_purpose_note_may_hold_any_character(app: object) -> None:
     client = client_for(app, "dc1", purpose=None)
     form = client.get("/purpose")

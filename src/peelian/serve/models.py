@@ -584,11 +584,13 @@ class Pair(BaseModel):
     impact: int
     source_a: str
     source_b: str
+    pairs: int = Field(description="Pairs of records behind this pair of people")
 
 
 class ReviewQueue(BaseModel):
     items: list[Pair]
-    total: int
+    total: int = Field(description="Pairs of people (entities) to review")
+    record_pairs: int = Field(description="Pairs of records behind them")
     next: str | None
 
 

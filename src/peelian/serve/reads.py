@@ -1481,21 +1481,34 @@ class Reads:
                 "by": d.by, "decided_at": d.decided_at}  # fmt: skip
 
     def review_queue(self, *, offset: int = 0, limit: int = 20) -> dict[str, Any]:
-        """Uncertain person pairs whose both records the principal may see, biggest
-        impact first."""
+        """Uncertain pairs of people, biggest impact first: one item per pair of entities
+        (or records not in one), shown by its strongest pair of records, counting the
+        record pairs behind it. Only pairs whose both records the principal may see
+        are shown or counted."""
         grant = self.grant("review.view")
         self._resolved()
-        queue = "FROM review_queue r " + seen("l", "r.mention_l") + seen("r", "r.mention_r")
+        grouped = (
+            "FROM (SELECT r.*, lm.source AS source_l, rm.source AS source_r, "
+            "  count(*) OVER pair AS pairs, row_number() OVER (pair ORDER BY r.impact DESC, "
+            "  r.match_weight DESC NULLS LAST, r.mention_l, r.mention_r) AS nth "
+            "  FROM review_queue r "
+            + seen("l", "r.mention_l")
+            + seen("r", "r.mention_r")
+            + " WINDOW pair AS (PARTITION BY "
+            "    least(coalesce(r.entity_l, r.mention_l), coalesce(r.entity_r, r.mention_r)), "
+            "    greatest(coalesce(r.entity_l, r.mention_l), coalesce(r.entity_r, r.mention_r)))"
+            ") g WHERE g.nth = 1"
+        )
         rows = self.con.execute(
-            "SELECT r.mention_l, r.mention_r, r.entity_l, r.entity_r, r.match_weight, "
-            "r.match_probability, r.reason, r.impact, lm.source, rm.source "
-            + queue
-            + " ORDER BY r.impact DESC, r.match_weight DESC NULLS LAST, r.mention_l, r.mention_r "
+            "SELECT mention_l, mention_r, entity_l, entity_r, match_weight, match_probability, "
+            "reason, impact, source_l, source_r, pairs "
+            + grouped
+            + " ORDER BY impact DESC, match_weight DESC NULLS LAST, mention_l, mention_r "
             "LIMIT $n OFFSET $o",
             {"n": limit, "o": offset},
         ).fetchall()
-        total_row = self.con.execute("SELECT count(*) " + queue).fetchone()
-        total = int(total_row[0]) if total_row else 0
+        totals = self.con.execute("SELECT count(*), sum(pairs) " + grouped).fetchone()
+        total, record_pairs = (int(totals[0]), int(totals[1] or 0)) if totals else (0, 0)
         self.audit(grant, detail={"pairs": [[r[0], r[1]] for r in rows]})
         return {
             "items": [
@@ -1510,10 +1523,12 @@ class Reads:
                     "impact": int(impact),
                     "source_a": sa,
                     "source_b": sb,
+                    "pairs": int(pairs),
                 }
-                for a, b, ea, eb, w, p, reason, impact, sa, sb in rows
+                for a, b, ea, eb, w, p, reason, impact, sa, sb, pairs in rows
             ],
             "total": total,
+            "record_pairs": record_pairs,
             "next": offset + limit if offset + limit < total else None,
         }
 
