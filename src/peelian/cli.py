@@ -532,6 +532,7 @@ def bench_ingest(
 # The resolve commands live in their own module; importing it registers them.
 from peelian import (  # noqa: E402, F401
     cli_analyse,
+    cli_bench,
     cli_govern,
     cli_resolve,
     cli_retention,

@@ -838,10 +838,11 @@ DEMO_USERS = (
 )
 
 
-def demo_accounts(hub_path: Path) -> Path:
-    """Create the demo's accounts with fresh random passwords, brief the analyst into
-    every operation in the hub's records, and write the sign-ins to a file only the
-    owner can read. Returns that file."""
+def demo_accounts(hub_path: Path, state: str | None = None) -> Path:
+    """Create the demo's accounts (in `state`, by default the hub's state database) with
+    fresh random passwords, brief the analyst into every operation in the hub's
+    records, and write the sign-ins to a file only the owner can read. Returns that
+    file."""
     import secrets
 
     from peelian.hub import Hub
@@ -855,8 +856,8 @@ def demo_accounts(hub_path: Path) -> Path:
             ).fetchall()
         ]
     lines = []
-    with _open_state(hub_path, None) as state:
-        accounts = state.accounts
+    with _open_state(hub_path, state) as opened:
+        accounts = opened.accounts
         if accounts.users():
             raise _fail(f"{hub_path} already has user accounts; the demo makes a new hub")
         for username, name, role, vetting in DEMO_USERS:

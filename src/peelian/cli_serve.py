@@ -312,28 +312,59 @@ def bench_web(
     out_console.print(table)
 
 
+# The load options `bench load` and `bench all` share.
+LoadUsers = Annotated[
+    int, typer.Option("--users", min=1, help="Simulated officers, each one signed-in user.")
+]
+LoadThink = Annotated[
+    float, typer.Option("--think", min=0, help="Mean think time between an officer's requests (s).")
+]
+LoadMinutes = Annotated[
+    float, typer.Option("--minutes", min=0.01, help="Minutes of load measured, after the ramp.")
+]
+LoadWorkers = Annotated[int, typer.Option("--workers", min=1, help="Server workers.")]
+LoadRamp = Annotated[
+    float | None,
+    typer.Option("--ramp", min=0, help="Seconds over which the officers start (default: --think)."),
+]
+LoadPort = Annotated[int, typer.Option("--port", help="Loopback port (0: a free one).")]
+LoadConnections = Annotated[
+    int,
+    typer.Option(
+        "--connections", min=1, help="Connections the officers share (as behind a proxy)."
+    ),
+]
+PhaseSeconds = Annotated[
+    float, typer.Option("--phase-seconds", min=1, help="Find-max: seconds per rate.")
+]
+Rates = Annotated[
+    str | None, typer.Option("--rates", help="Find-max: searches/s to try, e.g. 10,20,40.")
+]
+
+
+def find_max_rates(rates: str | None) -> list[float]:
+    """The --rates list (default: load.FIND_MAX_RATES)."""
+    from peelian.serve.load import FIND_MAX_RATES
+
+    try:
+        steps = [float(r) for r in (rates.split(",") if rates else FIND_MAX_RATES)]
+    except ValueError:
+        raise _fail(f"--rates is a list of numbers such as 10,20,40, not {rates!r}") from None
+    if any(r <= 0 for r in steps):
+        raise _fail("--rates must all be above zero")
+    return steps
+
+
 @bench_app.command("load")
 def bench_load(
     hub: HubOption,
     state: StateOption = None,
-    users: Annotated[
-        int, typer.Option("--users", min=1, help="Simulated officers, each one signed-in user.")
-    ] = 8000,
-    think: Annotated[
-        float,
-        typer.Option("--think", min=0, help="Mean think time between an officer's requests (s)."),
-    ] = 30.0,
-    minutes: Annotated[
-        float, typer.Option("--minutes", min=0.01, help="Minutes measured, after the ramp.")
-    ] = 5.0,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Server workers.")] = 2,
-    ramp: Annotated[
-        float | None,
-        typer.Option(
-            "--ramp", min=0, help="Seconds over which the officers start (default: --think)."
-        ),
-    ] = None,
-    port: Annotated[int, typer.Option("--port", help="Loopback port (0: a free one).")] = 0,
+    users: LoadUsers = 8000,
+    think: LoadThink = 30.0,
+    minutes: LoadMinutes = 5.0,
+    workers: LoadWorkers = 2,
+    ramp: LoadRamp = None,
+    port: LoadPort = 0,
     find_max: Annotated[
         bool,
         typer.Option(
@@ -342,19 +373,9 @@ def bench_load(
             "300 ms or an answer fails; prints the highest rate that held.",
         ),
     ] = False,
-    phase_seconds: Annotated[
-        float, typer.Option("--phase-seconds", min=1, help="--find-max: seconds per rate.")
-    ] = 20.0,
-    rates: Annotated[
-        str | None,
-        typer.Option("--rates", help="--find-max: searches/s to try, e.g. 10,20,40."),
-    ] = None,
-    connections: Annotated[
-        int,
-        typer.Option(
-            "--connections", min=1, help="Connections the officers share (as behind a proxy)."
-        ),
-    ] = 512,
+    phase_seconds: PhaseSeconds = 20.0,
+    rates: Rates = None,
+    connections: LoadConnections = 512,
 ) -> None:
     """Load-test a hub as served: start `peelian serve --workers N` on loopback and run
     simulated officers against its API from this process (one asyncio event loop), each
@@ -369,7 +390,6 @@ def bench_load(
         peelian bench load --hub demo/hub --find-max --phase-seconds 20
     """
     from peelian.serve.load import (
-        FIND_MAX_RATES,
         LoadError,
         find_max_tables,
         result_tables,
@@ -379,12 +399,7 @@ def bench_load(
 
     if not (hub / "hub.duckdb").exists():
         raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
-    try:
-        steps = [float(r) for r in rates.split(",")] if rates else list(FIND_MAX_RATES)
-    except ValueError:
-        raise _fail(f"--rates is a list of numbers such as 10,20,40, not {rates!r}") from None
-    if any(r <= 0 for r in steps):
-        raise _fail("--rates must all be above zero")
+    steps = find_max_rates(rates)
     state_url = _state_url(hub, state)
     started = time.strftime("%Y-%m-%d %H:%M")
     try:
