@@ -132,10 +132,14 @@ def serve_cmd(
     """
     import uvicorn
 
+    from peelian.hub import HUB_FILE
+    from peelian.index.build import current_name, index_root
     from peelian.serve.ops import LOG_FORMATS, configure_logging
 
-    if not (hub / "hub.duckdb").exists():
-        raise _fail(f"{hub} is not a Peelian hub (no hub.duckdb); run `peelian demo` first")
+    if not (hub / HUB_FILE).exists() and current_name(index_root(hub)) is None:
+        raise _fail(
+            f"{hub} is not a Peelian hub (no {HUB_FILE} and no snapshot); run `peelian demo` first"
+        )
     if log_format not in LOG_FORMATS:
         raise _fail(f"--log-format is one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     if kpi_settings is not None:

@@ -251,3 +251,29 @@ def wait_for(condition: object, seconds: float = 120) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("not within the time allowed")
+
+
+def test_a_replica_serves_from_the_snapshots_alone(served: Served, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from peelian.serve.app import ServeSettings, create_app
+
+    # what the refresh host copies to a replica: the snapshots and CURRENT, no working
+    # database (docs/operations.md, "Several machines")
+    replica = tmp_path / "replica"
+    for part in ("index", SNAPSHOTS_DIR):
+        shutil.copytree(served.hub / part, replica / part)
+    assert not (replica / HUB_FILE).exists()
+    state = own_state(served, tmp_path)
+    with State.open(state.state_url) as st:
+        token, _ = st.accounts.create_token("analyst1", "replica test", by="test-setup")
+    settings = ServeSettings(hub=replica, state_url=state.state_url, secure_cookies=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "incident WM-20240105-0001"}
+        found = client.get("/api/v1/search", params={"q": "smith"}, headers=headers)
+        assert found.status_code == 200
+        person = next(h["id"] for h in found.json()["hits"] if h["kind"] == "person")
+        profile = client.get(f"/api/v1/entities/{person}", headers=headers)
+        assert profile.status_code == 200
+        assert profile.headers["x-peelian-snapshot"] == current_name(index_root(replica))

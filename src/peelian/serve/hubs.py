@@ -115,11 +115,14 @@ class ServedHub:
     ) -> None:
         self.path = Path(path)
         self.snapshot = snapshot
-        if not (self.path / HUB_FILE).exists():
-            raise HubError(f"{path} is not a Peelian hub (no {HUB_FILE}); run `peelian demo`")
         if snapshot is None:
+            if not (self.path / HUB_FILE).exists():
+                raise HubError(
+                    f"{path} is not a Peelian hub (no {HUB_FILE} and no snapshot); "
+                    "run `peelian demo`"
+                )
             self.database = self.path / HUB_FILE
-        else:
+        else:  # a replica may hold the snapshots alone (docs/operations.md)
             self.database = snapshot_database(self.path, snapshot)
             if not self.database.exists():
                 raise HubError(
