@@ -404,3 +404,27 @@ def test_the_groups_and_county_lines_pages_show_what_the_api_gives(
     assert "handsets in turn" in lines.text
     officer = client_for(app, "pc1")
     assert officer.get("/networks/groups").status_code == 403
+
+
+def test_the_profile_maps_the_places_of_events_or_says_there_are_none(
+    app: object, served: Served
+) -> None:
+    token = token_for(served, "analyst1")
+    client = client_for(app, "analyst1")
+    seen = set()
+    for query in ("smith", "jones", "07", "ford"):
+        found = api(app, token, "/api/v1/search", q=query, purpose=PURPOSE, limit=30).json()
+        for hit in found["hits"]:
+            if hit["kind"] == "document":
+                continue
+            timeline = api(
+                app, token, f"/api/v1/entities/{hit['id']}/timeline", purpose=PURPOSE
+            ).json()
+            located = any(item["point"] for item in timeline["items"])
+            if located in seen:
+                continue
+            page = client.get(f"/entities/{hit['id']}").text
+            assert ('id="entity-map"' in page) is located
+            assert ("No events with a place you may see." in page) is not located
+            seen.add(located)
+    assert seen == {True, False}

@@ -347,6 +347,7 @@ def entity_page(
             "links": links["items"],
             "explanation": explanation,
             "points_json": json.dumps(points[:200]),
+            "has_points": bool(points),
         },
     )
 
