@@ -77,7 +77,10 @@ mobile=True, problem='foreign_phone')
     except NumberParseException:
         return ParsedPhone(None, text, valid=False, uk=False, mobile=False, problem=INVALID_PHONE)
     uk = number.country_code == _UK_COUNTRY_CODE
-    if not phonenumbers.is_valid_number(number):
+    # one look-up of the number's type (UNKNOWN exactly when `is_valid_number` is
+    # false): asking both walks the numbering plan's patterns twice
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         if not phonenumbers.is_possible_number(number):
             return ParsedPhone(None, text, False, uk=False, mobile=False, problem=INVALID_PHONE)
         return ParsedPhone(_e164(number), text, False, uk=uk, mobile=False, problem=INVALID_PHONE)
@@ -86,7 +89,7 @@ mobile=True, problem='foreign_phone')
         text,
         valid=True,
         uk=uk,
-        mobile=phonenumbers.number_type(number) == PhoneNumberType.MOBILE,
+        mobile=kind == PhoneNumberType.MOBILE,
         problem=None if uk else FOREIGN_PHONE,
     )
 
