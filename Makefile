@@ -14,10 +14,13 @@ export UV_NO_PROGRESS := 1
 
 .PHONY: install static demo test lint format typecheck pytest fixtures clean lock
 
+# Bytecode is compiled once at install: where PYTHONDONTWRITEBYTECODE is set (as here),
+# every process would otherwise compile pandas, FastAPI and the rest as it starts
+# (importing them: 4.4 s -> 1.4 s).
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Peelian needs Python 3.11 or newer (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
 	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.installed static
