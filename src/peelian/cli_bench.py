@@ -1,4 +1,5 @@
-"""CLI command for the whole benchmark: bench all (the orchestration is peelian.bench_all).
+"""CLI command for the whole benchmark, bench all (the orchestration is peelian.bench_all),
+and the load options it shares with `bench load` (cli_serve.py).
 
 Registered on the `peelian` app by `peelian.cli` (imported at its end).
 """
@@ -13,18 +14,48 @@ from rich.markup import escape
 
 from peelian.cli import _bench_table, bench_app, console, out_console
 from peelian.cli_resolve import _fail
-from peelian.cli_serve import (
-    LoadConnections,
-    LoadMinutes,
-    LoadPort,
-    LoadRamp,
-    LoadThink,
-    LoadUsers,
-    LoadWorkers,
-    PhaseSeconds,
-    Rates,
-    find_max_rates,
-)
+
+# The load options `bench load` and `bench all` share.
+LoadUsers = Annotated[
+    int, typer.Option("--users", min=1, help="Simulated officers, each one signed-in user.")
+]
+LoadThink = Annotated[
+    float, typer.Option("--think", min=0, help="Mean think time between an officer's requests (s).")
+]
+LoadMinutes = Annotated[
+    float, typer.Option("--minutes", min=0.01, help="Minutes of load measured, after the ramp.")
+]
+LoadWorkers = Annotated[int, typer.Option("--workers", min=1, help="Server workers.")]
+LoadRamp = Annotated[
+    float | None,
+    typer.Option("--ramp", min=0, help="Seconds over which the officers start (default: --think)."),
+]
+LoadPort = Annotated[int, typer.Option("--port", help="Loopback port (0: a free one).")]
+LoadConnections = Annotated[
+    int,
+    typer.Option(
+        "--connections", min=1, help="Connections the officers share (as behind a proxy)."
+    ),
+]
+PhaseSeconds = Annotated[
+    float, typer.Option("--phase-seconds", min=1, help="Find-max: seconds per rate.")
+]
+Rates = Annotated[
+    str | None, typer.Option("--rates", help="Find-max: searches/s to try, e.g. 10,20,40.")
+]
+
+
+def find_max_rates(rates: str | None) -> list[float]:
+    """The --rates list (default: load.FIND_MAX_RATES)."""
+    from peelian.serve.load import FIND_MAX_RATES
+
+    try:
+        steps = [float(r) for r in (rates.split(",") if rates else FIND_MAX_RATES)]
+    except ValueError:
+        raise _fail(f"--rates is a list of numbers such as 10,20,40, not {rates!r}") from None
+    if any(r <= 0 for r in steps):
+        raise _fail("--rates must all be above zero")
+    return steps
 
 
 @bench_app.command("all")

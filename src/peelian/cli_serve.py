@@ -20,6 +20,18 @@ import typer
 from rich.table import Table
 
 from peelian.cli import app, bench_app, out_console
+from peelian.cli_bench import (
+    LoadConnections,
+    LoadMinutes,
+    LoadPort,
+    LoadRamp,
+    LoadThink,
+    LoadUsers,
+    LoadWorkers,
+    PhaseSeconds,
+    Rates,
+    find_max_rates,
+)
 from peelian.cli_resolve import HubOption, StateOption, _fail, _state_url
 
 if TYPE_CHECKING:
@@ -201,15 +213,17 @@ def _proxies(given: str) -> list[str]:
     would let any client name the address its reads are audited under."""
     import ipaddress
 
-    proxies = [p.strip() for p in given.split(",") if p.strip()]
-    for proxy in proxies:
+    proxies = []
+    for proxy in (p.strip() for p in given.split(",") if p.strip()):
         try:
-            ipaddress.ip_network(proxy, strict=False)
+            network = ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise _fail(
                 f"--forwarded-allow-ips takes IP addresses or networks such as 10.0.4.0/24, "
                 f"not {proxy!r}"
             ) from None
+        # uvicorn reads networks strictly: 10.0.4.1/24 is given to it as 10.0.4.0/24
+        proxies.append(str(network) if "/" in proxy else proxy)
     return proxies
 
 
@@ -314,49 +328,6 @@ def bench_web(
         for session_id in sessions.values():
             st.accounts.end_session(session_id)
     out_console.print(table)
-
-
-# The load options `bench load` and `bench all` share.
-LoadUsers = Annotated[
-    int, typer.Option("--users", min=1, help="Simulated officers, each one signed-in user.")
-]
-LoadThink = Annotated[
-    float, typer.Option("--think", min=0, help="Mean think time between an officer's requests (s).")
-]
-LoadMinutes = Annotated[
-    float, typer.Option("--minutes", min=0.01, help="Minutes of load measured, after the ramp.")
-]
-LoadWorkers = Annotated[int, typer.Option("--workers", min=1, help="Server workers.")]
-LoadRamp = Annotated[
-    float | None,
-    typer.Option("--ramp", min=0, help="Seconds over which the officers start (default: --think)."),
-]
-LoadPort = Annotated[int, typer.Option("--port", help="Loopback port (0: a free one).")]
-LoadConnections = Annotated[
-    int,
-    typer.Option(
-        "--connections", min=1, help="Connections the officers share (as behind a proxy)."
-    ),
-]
-PhaseSeconds = Annotated[
-    float, typer.Option("--phase-seconds", min=1, help="Find-max: seconds per rate.")
-]
-Rates = Annotated[
-    str | None, typer.Option("--rates", help="Find-max: searches/s to try, e.g. 10,20,40.")
-]
-
-
-def find_max_rates(rates: str | None) -> list[float]:
-    """The --rates list (default: load.FIND_MAX_RATES)."""
-    from peelian.serve.load import FIND_MAX_RATES
-
-    try:
-        steps = [float(r) for r in (rates.split(",") if rates else FIND_MAX_RATES)]
-    except ValueError:
-        raise _fail(f"--rates is a list of numbers such as 10,20,40, not {rates!r}") from None
-    if any(r <= 0 for r in steps):
-        raise _fail("--rates must all be above zero")
-    return steps
 
 
 @bench_app.command("load")

@@ -425,6 +425,6 @@ def test_the_profile_maps_the_places_of_events_or_says_there_are_none(
                 continue
             page = client.get(f"/entities/{hit['id']}").text
             assert ('id="entity-map"' in page) is located
-            assert ("No events with a place you may see." in page) is not located
+            assert ("None of the events listed has a place you may see." in page) is not located
             seen.add(located)
     assert seen == {True, False}

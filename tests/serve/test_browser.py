@@ -299,7 +299,9 @@ def test_1_an_analyst_finds_a_person_despite_a_typo_and_opens_the_profile(
         expect(page.locator("#entity-map.leaflet-container")).to_be_visible()
     else:
         expect(page.locator("#entity-map")).to_have_count(0)
-        expect(page.get_by_text("No events with a place you may see.")).to_be_visible()
+        expect(
+            page.get_by_text("None of the events listed has a place you may see.")
+        ).to_be_visible()
     # the merge explanation is there exactly when records were joined (not for one)
     explained = page.request.get(f"{tab.base}/api/v1/entities/{person['id']}/explanation")
     assert explained.ok, explained.text()

@@ -398,3 +398,16 @@ def test_a_proxy_list_that_would_trust_anyone_is_refused(served: Served) -> None
         )
         assert result.exit_code != 0
         assert "--forwarded-allow-ips takes IP addresses or networks" in result.output
+
+
+def test_a_proxy_network_given_loosely_is_trusted_as_meant() -> None:
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    import peelian.cli  # noqa: F401  (the CLI modules are loaded through it)
+    from peelian.cli_serve import _proxies
+
+    proxies = _proxies("10.0.4.1/24, ::1")
+    assert proxies == ["10.0.4.0/24", "::1"]
+    trusted = _TrustedHosts(proxies)  # as uvicorn reads --forwarded-allow-ips
+    assert "10.0.4.7" in trusted
+    assert "10.0.5.7" not in trusted

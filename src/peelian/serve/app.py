@@ -89,28 +89,30 @@ class BodyLimit:
             if too_big:
                 await _send_problem(scope, send, Problem(413, self._says()))
                 return
-        seen, started, refused = 0, False, False
+        seen, started, over, answered = 0, False, False, False
 
         async def counted() -> Message:
             # A body streamed without Content-Length: once it passes the limit, answer
             # 413 here (an error raised into the route's body parsing would become its
-            # 400) and tell the route the client has gone.
-            nonlocal seen, refused
-            if refused:
+            # 400) unless the route has begun its answer, and tell the route the client
+            # has gone.
+            nonlocal seen, over, answered
+            if over:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    refused = True
+                    over = True
                     if not started:
                         await _send_problem(scope, send, Problem(413, self._says()))
+                        answered = True
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded(message: Message) -> None:
             nonlocal started
-            if refused:
+            if answered:
                 return  # the 413 is the answer: whatever the route says after it is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -283,10 +285,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 Problem(415, "send the request body as application/json"), request.url.path
             )
         else:
-            try:
-                response = await call_next(request)
-            except Problem as exc:  # raised by the body limit while a route read
-                response = await answer(request, exc)
+            response = await call_next(request)
         return secured(response, static=request.url.path.startswith("/static/"))
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
