@@ -7,6 +7,8 @@ import hashlib
 import itertools
 import multiprocessing
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from peelian.state import AuditVerification, DecisionKind, State
+from peelian.state import AuditVerification, DecisionKind, State, audit
 from peelian.state.audit import GENESIS_HASH, AnchorError, AnchorFile, event_hash, read_anchors
 from peelian.state.tables import audit_events
 
@@ -389,3 +391,68 @@ def test_writers_in_several_processes_keep_one_gapless_chain(state_url: str) -> 
         assert [d.revoke_reason for d in history[:-1]] == [
             f"superseded by #{d.id}" for d in history[1:]
         ]
+
+
+def test_appends_that_arrive_while_one_commits_are_committed_together(state: State) -> None:
+    """Group commit: while the state write lock is held elsewhere, the first append
+    waits for it alone and the ones arriving meanwhile queue; when the lock is let
+    go they go in one more transaction, each caller with its own event."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    state.append_audit("setup", "first")  # the table exists and has a chain
+    group = state._audit
+    commits = group.commits
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold_the_lock() -> None:
+        with state._write():
+            held.set()
+            release.wait(60)
+
+    def append(n: int) -> int:
+        return state.append_audit(f"officer{n}", "entity.view", target=f"entity:P{n}").seq
+
+    with ThreadPoolExecutor(12) as pool:
+        holder = pool.submit(hold_the_lock)
+        assert held.wait(60)
+        first = pool.submit(append, 0)
+        wait_until(lambda: group._writing)  # the first is writing: waiting for the lock
+        rest = [pool.submit(append, n) for n in range(1, 10)]
+        wait_until(lambda: len(group._waiting) == 9)
+        release.set()
+        holder.result(60)
+        seqs = [first.result(60)] + [r.result(60) for r in rest]
+    assert group.commits == commits + 2  # the first alone, then the nine together
+    assert sorted(seqs) == list(range(2, 12))
+    events = state.audit_events(after=1)
+    assert {e.actor: e.seq for e in events} == {f"officer{n}": s for n, s in enumerate(seqs)}
+    assert state.verify_audit().ok
+
+
+def test_a_failed_group_commit_fails_every_append_in_it_and_keeps_none(state: State) -> None:
+    from peelian.state.audit import GroupCommit
+
+    state.append_audit("setup", "first")
+
+    @contextmanager
+    def broken() -> Iterator[sa.Connection]:
+        with state._write() as con:
+            yield con
+            raise RuntimeError("the disk is full")
+
+    group = GroupCommit(broken)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        group.append(audit.prepare("pc1", "entity.view"))
+    assert [e.actor for e in state.audit_events()] == ["setup"]
+    assert state.verify_audit().ok
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)

@@ -16,7 +16,8 @@ removed anchor line is named too.
 
 `append` must run inside the state's write transaction (`State._write`), which
 holds the lock that serialises appends across processes; callers use
-`State.append_audit`.
+`State.append_audit`, which commits the events that concurrent requests of one
+process append together, in one transaction (`GroupCommit`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,25 @@ def append(
     outcome: str = "ok",
 ) -> AuditEvent:
     """Append one event after the last one; the caller holds the state write lock."""
+    prepared = prepare(
+        actor, action, target=target, detail=detail, purpose=purpose, client=client,
+        outcome=outcome,
+    )  # fmt: skip
+    return write(con, [prepared])[0]
+
+
+def prepare(
+    actor: str,
+    action: str,
+    *,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    purpose: str | None = None,
+    client: str | None = None,
+    outcome: str = "ok",
+) -> dict[str, Any]:
+    """An event's own fields, checked (ValueError for an empty actor, action or
+    outcome, or a detail that is not plain JSON): all but its place in the chain."""
     for name, value in (("actor", actor), ("action", action), ("outcome", outcome)):
         if not value or not value.strip():
             raise ValueError(f"an audit event needs a non-empty {name}")
@@ -137,16 +159,7 @@ def append(
             detail_text = canonical_json(detail)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"audit detail for {action!r} is not plain JSON: {exc}") from None
-    # Read the last row only now, inside the lock, so two writers never share a seq.
-    last = con.execute(
-        sa.select(audit_events.c.seq, audit_events.c.hash)
-        .order_by(audit_events.c.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev_hash = (1, GENESIS_HASH) if last is None else (last.seq + 1, last.hash)
-    columns: dict[str, Any] = {
-        "seq": seq,
-        "created_at": dt.datetime.now(dt.UTC),
+    return {
         "actor": actor,
         "action": action,
         "target": target,
@@ -154,11 +167,93 @@ def append(
         "purpose": purpose,
         "client": client,
         "outcome": outcome,
-        "prev_hash": prev_hash,
     }
-    columns["hash"] = event_hash(columns)
-    con.execute(sa.insert(audit_events).values(columns))
-    return _event(columns)
+
+
+def write(con: sa.Connection, prepared: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Chain prepared events after the last one, in order, in the caller's write
+    transaction (which holds the lock: two writers never share a seq)."""
+    # Read the last row only now, inside the lock.
+    last = con.execute(
+        sa.select(audit_events.c.seq, audit_events.c.hash)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    ).first()
+    seq, prev_hash = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
+    rows = []
+    for fields in prepared:
+        seq += 1
+        columns: dict[str, Any] = {
+            "seq": seq,
+            "created_at": dt.datetime.now(dt.UTC),
+            **fields,
+            "prev_hash": prev_hash,
+        }
+        columns["hash"] = prev_hash = event_hash(columns)
+        rows.append(columns)
+    if rows:
+        con.execute(sa.insert(audit_events), rows)
+    return [_event(columns) for columns in rows]
+
+
+class GroupCommit:
+    """Appends from the threads of one process, committed together.
+
+    A request's audit event must be committed before its answer goes out, and each
+    commit is a synced write under the state's one write lock. So the first thread to
+    arrive writes what is waiting, in one transaction, while the threads that arrive
+    meanwhile wait; when it has committed, one of them writes everything that queued
+    up behind it, and so on. Each caller gets its own event back, or the error its
+    transaction met (no event of a failed transaction is kept).
+    """
+
+    def __init__(self, transaction: Callable[[], AbstractContextManager[sa.Connection]]) -> None:
+        self._transaction = transaction
+        self._ready = threading.Condition()
+        self._waiting: list[_Queued] = []
+        self._writing = False
+        self.commits = 0  # transactions written (for tests and figures)
+
+    def append(self, prepared: Mapping[str, Any]) -> AuditEvent:
+        mine = _Queued(prepared)
+        with self._ready:
+            self._waiting.append(mine)
+            while self._writing and not mine.done:
+                self._ready.wait()
+            if not mine.done:  # nobody took it: this thread writes the batch
+                batch, self._waiting, self._writing = self._waiting, [], True
+        if mine.done:
+            return mine.result()
+        try:
+            with self._transaction() as con:
+                events = write(con, [queued.prepared for queued in batch])
+            for queued, event in zip(batch, events, strict=True):
+                queued.event = event
+            self.commits += 1
+        except BaseException as exc:
+            for queued in batch:
+                queued.error = exc
+        finally:
+            with self._ready:
+                for queued in batch:
+                    queued.done = True
+                self._writing = False
+                self._ready.notify_all()
+        return mine.result()
+
+
+@dataclass
+class _Queued:
+    prepared: Mapping[str, Any]
+    done: bool = False
+    event: AuditEvent | None = None
+    error: BaseException | None = None
+
+    def result(self) -> AuditEvent:
+        if self.error is not None:
+            raise self.error
+        assert self.event is not None
+        return self.event
 
 
 def _event(columns: Mapping[str, Any]) -> AuditEvent:

@@ -139,6 +139,7 @@ class State:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{_WRITE: True})
+        self._audit = audit.GroupCommit(self._write)
 
     @classmethod
     def open(cls, url: str | Path) -> State:
@@ -259,17 +260,11 @@ class State:
             state.append_audit("pc1234", "entity.view", target="entity:P-81F2",
                                purpose="stop check", client="10.0.0.7")
         """
-        with self._write() as con:
-            return audit.append(
-                con,
-                actor,
-                action,
-                target=target,
-                detail=detail,
-                purpose=purpose,
-                client=client,
-                outcome=outcome,
-            )
+        prepared = audit.prepare(
+            actor, action, target=target, detail=detail, purpose=purpose, client=client,
+            outcome=outcome,
+        )  # fmt: skip
+        return self._audit.append(prepared)
 
     def audit_events(self, *, after: int = 0, limit: int | None = None) -> list[AuditEvent]:
         """Audit events with seq greater than `after`, oldest first."""
