@@ -278,6 +278,9 @@ def test_the_review_queue_lists_each_pair_of_people_once(app: object, served: Se
     people = [tuple(sorted((i["entity_a"] or i["a"], i["entity_b"] or i["b"]))) for i in items]
     assert len(set(people)) == len(people)
     assert sum(i["pairs"] for i in items) == page["record_pairs"]
+    # how many people a name fits counts people the reader may not see: no number shown
+    assert not any(re.search(r"fits \d+ known", i["reason"]) for i in items)
+    assert any("fits more than one known person" in i["reason"] for i in items)
     # no more than the hub's queue (some records are in operations the analyst is not in)
     with duckdb.connect(str(served.hub / "hub.duckdb"), read_only=True) as hub:
         queued = hub.execute(

@@ -53,6 +53,12 @@ JOIN vis {a}v ON {a}v.label = {a}m.label
 """
 
 
+# Resolve's reason "the name alone fits N known people" counts people whose records
+# the reader may not see: shown without the number.
+_KNOWN_PEOPLE = re.compile(r"fits \d+ known people")
+_FITS_SEVERAL = "fits more than one known person"
+
+
 def seen(alias: str, column: str) -> str:
     """SQL joining the live mention in `column` to the labels the principal may see
     (rows of mentions they may not see drop out); its columns are `{alias}m.*`
@@ -1519,7 +1525,7 @@ class Reads:
                     "entity_b": eb,
                     "weight": w,
                     "probability": p,
-                    "reason": reason,
+                    "reason": _KNOWN_PEOPLE.sub(_FITS_SEVERAL, reason),
                     "impact": int(impact),
                     "source_a": sa,
                     "source_b": sb,
