@@ -26,10 +26,14 @@
         "background-color": function (n) { return palette[n.data("community") % palette.length]; },
         "shape": function (n) { return shapes[n.data("type")] || "ellipse"; },
         "label": "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3,
+        "text-background-color": "#ffffff", "text-background-opacity": 0.85,
+        "text-background-padding": "1px", "min-zoomed-font-size": 6,
         "width": size, "height": size } },
       { selector: "node[?focus]", style: { "border-width": 3, "border-color": "#0b0c0c" } },
       { selector: "node:selected", style: { "border-width": 4, "border-color": "#ffdd00" } },
-      { selector: "edge", style: { "width": function (e) { return Math.min(1 + e.data("weight"), 8); }, "line-color": "#b1b4b6", "label": "data(label)", "font-size": 8, "curve-style": "bezier" } },
+      // edge labels run along their edge, on white, and are left out when zoomed out so
+      // far that they would only cover the nodes' names
+      { selector: "edge", style: { "width": function (e) { return Math.min(1 + e.data("weight"), 8); }, "line-color": "#b1b4b6", "label": "data(label)", "font-size": 8, "color": "#505a5f", "text-rotation": "autorotate", "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": "1px", "min-zoomed-font-size": 7, "curve-style": "bezier" } },
       { selector: ".path", style: { "line-color": "#d4351c", "border-color": "#d4351c", "border-width": 4, "width": 5 } }
     ],
     layout: { name: "preset" }
