@@ -257,7 +257,8 @@ def bench_web(
         typer.Option(
             "--user",
             help="Accounts the pages render for (each page for the first "
-            "that may see it; default: the demo's analyst, auditor and admin).",
+            "that may see it; default: the demo's analyst, safeguarding officer, auditor and "
+            "admin).",
         ),
     ] = None,
     query: Annotated[str, typer.Option("--query", help="Search the pages start from.")] = (
@@ -273,7 +274,7 @@ def bench_web(
     """
     from fastapi.testclient import TestClient
 
-    accounts = users or ["analyst_demo", "auditor_demo", "admin"]
+    accounts = users or ["analyst_demo", "safeguard_demo", "auditor_demo", "admin"]
     from peelian.serve.app import create_app
 
     application = create_app(serve_settings(hub, state, boundaries=None, secure_cookies=False))
@@ -297,7 +298,13 @@ def bench_web(
             "network data (depth 1)": f"/api/v1/graph/neighbourhood?ids={entity}",
             "map page": "/map",
             "map data": "/api/v1/events?types=crime&types=incident&limit=1500",
+            "groups": "/networks/groups",
+            "county lines": "/networks/county-lines",
+            "labour exploitation": "/networks/labour-exploitation",
             "dashboard": "/dashboard",
+            "harm ranking": "/harm",
+            "incidents": "/incidents",
+            "exploitation screen": "/vulnerability",
             "data quality": "/quality",
             "review queue": "/review",
             "audit log": "/audit",
