@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from tests.serve.conftest import PASSWORD, PURPOSE, Served, client_for, csrf_of
+from tests.serve.conftest import PASSWORD, PURPOSE, Served, client_for, csrf_of, own_state
 
+from peelian.serve.app import ServeSettings, create_app
 from peelian.state import State
 
 
@@ -431,3 +434,46 @@ def test_the_profile_maps_the_places_of_events_or_says_there_are_none(
             assert ("None of the events listed has a place you may see." in page) is not located
             seen.add(located)
     assert seen == {True, False}
+
+
+def test_the_audit_check_walks_the_chain_once_then_what_came_since(
+    served: Served, tmp_path: Path
+) -> None:
+    from peelian.serve import oversight
+
+    state = own_state(served, tmp_path)
+    app = create_app(ServeSettings(hub=served.hub, state_url=state.state_url, secure_cookies=False))
+    token = token_for(state, "auditor1")
+    with TestClient(app) as client:
+        oversight._VERIFIED.clear()
+
+        def check() -> dict[str, Any]:
+            answer = client.get(
+                "/api/v1/audit/verify",
+                headers={"Authorization": f"Bearer {token}", "X-Purpose": PURPOSE},
+            )
+            assert answer.status_code == 200
+            return dict(answer.json())
+
+        whole = check()
+        assert whole["ok"]
+        assert whole["since"] == 0
+        assert whole["walked_at"]
+        again = check()  # its own check was audited since: only that is walked now
+        assert again["ok"]
+        assert again["since"] == whole["checked"]
+        assert again["checked"] > whole["checked"]
+        assert again["walked_at"] == whole["walked_at"]
+        # an event checked before, rewritten with a fresh hash: found by the next check
+        with sa.create_engine(f"sqlite:///{state.state_url}").begin() as con:
+            for trigger in ("audit_events_no_update", "audit_events_no_delete"):
+                con.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+            con.execute(
+                sa.text("UPDATE audit_events SET hash = :h WHERE seq = :s"),
+                {"h": "f" * 64, "s": again["checked"]},
+            )
+        broken = check()
+        assert not broken["ok"]
+        assert broken["first_bad_seq"] == again["checked"]
+        assert "checked before" in broken["problem"]
+        assert check()["since"] == 0  # after a break the whole chain is walked again

@@ -629,7 +629,12 @@ class AuditLog(BaseModel):
 
 class Verification(BaseModel):
     ok: bool
-    checked: int
+    checked: int = Field(description="Events found sound (up to the last, when ok)")
+    since: int = Field(
+        description="Events up to this one were checked before by this server; those after "
+        "it now (0: the whole chain now)"
+    )
+    walked_at: str | None = Field(description="When this server last walked the whole chain")
     first_bad_seq: int | None
     problem: str | None
 

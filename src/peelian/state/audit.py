@@ -31,7 +31,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ class AuditVerification:
     first_bad_seq: int | None
     problem: str | None
     anchors_checked: int = 0
+    # the last event walked (seq, hash), when sound: where a later check may start
+    last: tuple[int, str] | None = field(default=None, compare=False)
 
 
 def canonical_json(value: object) -> str:
@@ -331,7 +333,11 @@ def verify(con: sa.Connection, *, after: tuple[int, str] | None = None) -> Audit
         expected += 1
         prev_hash = row.hash
     return AuditVerification(
-        ok=True, checked=expected - 1 - start, first_bad_seq=None, problem=None
+        ok=True,
+        checked=expected - 1 - start,
+        first_bad_seq=None,
+        problem=None,
+        last=(expected - 1, prev_hash),
     )
 
 

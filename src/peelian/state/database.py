@@ -287,12 +287,25 @@ class State:
             for row in rows:
                 yield audit.from_row(row)
 
-    def verify_audit(self, anchors: Sequence[audit.Anchor] = ()) -> AuditVerification:
+    def verify_audit(
+        self, anchors: Sequence[audit.Anchor] = (), *, after: tuple[int, str] | None = None
+    ) -> AuditVerification:
         """Check the whole audit chain; names the first edited, missing or moved row.
         With `anchors` (`audit.read_anchors`), also that every anchored event is still
-        there with its anchored hash: rows cut off the end or a rewritten chain."""
+        there with its anchored hash: rows cut off the end or a rewritten chain. With
+        `after` (a seq and hash checked before), only that the event is still there
+        with that hash and the events since continue the chain."""
         with self._read() as con:
-            result = audit.verify(con)
+            if after is not None:
+                held = con.execute(
+                    sa.select(audit_events.c.hash).where(audit_events.c.seq == after[0])
+                ).scalar()
+                if held != after[1]:
+                    said = "is gone" if held is None else "no longer has the hash it had"
+                    return AuditVerification(
+                        False, 0, after[0], f"event {after[0]}, checked before, {said}"
+                    )
+            result = audit.verify(con, after=after)
             if not result.ok or not anchors:
                 return result
             broken = audit.check_anchors(con, anchors)
