@@ -214,3 +214,29 @@ def test_a_period_before_the_records_is_not_compared(kpi_hub: Path) -> None:
         assert {r["vs_last_year"] for r in rows} == {"no records for that period"}
         assert all(r["last_year"] is None for r in rows)
     assert all(r["vs_previous"] != "no records for that period" for r in rows)
+
+
+def test_the_fleet_at_a_moment_is_what_replaying_the_status_log_leaves(kpi_hub: Path) -> None:
+    import numpy as np
+
+    with Hub(kpi_hub, read_only=True) as hub:
+        con = hub.con
+        first, last = con.execute("SELECT min(logged), max(logged) FROM kpi_status").fetchone()
+        for step in range(6):
+            when = first + (last - first) * step / 5
+            fleet = incidents.fleet_at(con, "kpi_status", when)
+            # the replay, row by row, as dispatch evaluation does it
+            log = incidents._status_log(con, "kpi_status", when)
+            names = sorted({r[1] for r in log})
+            index = {n: k for k, n in enumerate(names)}
+            replayed = incidents.Fleet.empty(names, [""] * len(names))
+            for at, res, callsign, status, lat, lon, _ in log:
+                replayed.callsigns[index[res]] = callsign or ""
+                replayed.apply(index[res], status, lat, lon, at)
+            assert fleet.names == replayed.names
+            assert fleet.callsigns == replayed.callsigns
+            assert fleet.status == replayed.status
+            assert fleet.since == replayed.since
+            assert np.array_equal(fleet.lat, replayed.lat, equal_nan=True)
+            assert np.array_equal(fleet.lon, replayed.lon, equal_nan=True)
+            assert step == 0 or len(fleet.names) > 0

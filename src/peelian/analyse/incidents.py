@@ -341,15 +341,19 @@ def fleet_from(resources: list[dict[str, Any]]) -> Fleet:
 
 
 def fleet_at(con: duckdb.DuckDBPyConnection, status: str, when: dt.datetime) -> Fleet:
-    """Every resource's state at `when`, rebuilt from the status log."""
-    log = _status_log(con, status, when)
-    names = sorted({r[1] for r in log})
-    index = {n: k for k, n in enumerate(names)}
-    callsigns = [""] * len(names)
-    fleet = Fleet.empty(names, callsigns)
-    for at, res, callsign, st, la, lo, _ in log:
-        k = index[res]
-        callsigns[k] = callsign or ""
+    """Every resource's state at `when`: what replaying the status log up to `when`
+    leaves (`Fleet.apply`: the last status, its time and callsign, the last position
+    given), worked out by the database rather than row by row."""
+    rows = con.execute(
+        f"""SELECT resource, arg_max_null(callsign, seq), arg_max(status, seq),
+                   arg_max(logged, seq),
+                   arg_max(lat, seq) FILTER (WHERE lat IS NOT NULL AND lon IS NOT NULL),
+                   arg_max(lon, seq) FILTER (WHERE lat IS NOT NULL AND lon IS NOT NULL)
+            FROM {status} WHERE logged <= $u GROUP BY resource ORDER BY resource""",
+        {"u": when},
+    ).fetchall()
+    fleet = Fleet.empty([r[0] for r in rows], [r[1] or "" for r in rows])
+    for k, (_, _, st, at, la, lo) in enumerate(rows):
         fleet.apply(k, st, la, lo, at)
     return fleet
 
