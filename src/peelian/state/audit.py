@@ -119,23 +119,10 @@ def event_hash(columns: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def append(
-    con: sa.Connection,
-    actor: str,
-    action: str,
-    *,
-    target: str | None = None,
-    detail: dict[str, Any] | None = None,
-    purpose: str | None = None,
-    client: str | None = None,
-    outcome: str = "ok",
-) -> AuditEvent:
-    """Append one event after the last one; the caller holds the state write lock."""
-    prepared = prepare(
-        actor, action, target=target, detail=detail, purpose=purpose, client=client,
-        outcome=outcome,
-    )  # fmt: skip
-    return write(con, [prepared])[0]
+def append(con: sa.Connection, actor: str, action: str, **fields: Any) -> AuditEvent:
+    """Append one event after the last one; the caller holds the state write lock.
+    `fields` are `prepare`'s (target, detail, purpose, client, outcome)."""
+    return write(con, [prepare(actor, action, **fields)])[0]
 
 
 def prepare(
