@@ -110,9 +110,9 @@ def prepare_multiprocess_dir(folder: Path) -> None:
 
 
 class SnapshotCollector(Collector):
-    """The hub's current snapshot, read at each scrape: its name and when it was made
-    (a worker answers from it within a second or so of it becoming current, once it
-    has loaded it; the log says when each worker switched)."""
+    """The hub's current snapshot, read at each scrape: its name and when it was made.
+    A worker answers from it after its first request since, once it has loaded it;
+    `peelian_snapshot_served` says which each worker answers from."""
 
     def __init__(self, hub: Path) -> None:
         self.hub = hub
